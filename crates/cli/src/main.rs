@@ -1,0 +1,2 @@
+//! The l2sec command.
+fn main() {}

@@ -1,0 +1,2 @@
+//! l2sec ike.
+#![forbid(unsafe_code)]

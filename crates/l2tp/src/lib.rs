@@ -1,0 +1,2 @@
+//! l2sec l2tp.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! l2sec ppp.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! l2sec profile.
+#![forbid(unsafe_code)]
