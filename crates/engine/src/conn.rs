@@ -1,0 +1,1021 @@
+//! One connection attempt: IKE -> ESP -> L2TP -> PPP -> host, and the data path, in one task.
+//!
+//! Every protocol machine is sans-IO; this module owns the sockets and the TUN device and moves
+//! bytes between them. The loop is: flush what the machines want to send, act on their events,
+//! then wait for the first of socket input, TUN input, a timer or a stop request.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use l2sec_esp::{Encapsulation, Sa, SaPair, Udp4500};
+use l2sec_ike::{IkePort, Initiator};
+use l2sec_l2tp::{Lac, SessionHandle};
+use l2sec_ppp::{Link, Packet};
+use tokio::io::unix::AsyncFd;
+use tokio::net::UdpSocket;
+use tracing::{debug, info, trace, warn};
+
+use crate::api::{ConnectError, ErrorKind, Event, Stage, UpInfo};
+use crate::host::HostState;
+use crate::plan::Plan;
+use crate::{Ctx, Stop};
+
+/// L2TP's UDP port.
+const L2TP_PORT: u16 = 1701;
+/// Room kept in front of a packet read from the TUN device for ESP + UDP + L2TP + PPP headers.
+const HEADROOM: usize = 96;
+/// Room after it for the ESP trailer (padding, pad length, next header, ICV).
+const TAILROOM: usize = 64;
+/// Largest IP packet we read from the TUN device.
+const MAX_PACKET: usize = 65535;
+/// How long a stage may take before we give up on an attempt.
+const STAGE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long an orderly teardown may take in all.
+const CLOSE_BUDGET: Duration = Duration::from_millis(2800);
+/// How long the previous ESP SA stays valid for inbound packets after a rekey.
+const REKEY_GRACE: Duration = Duration::from_secs(30);
+/// Packets handled per wake-up of one source before the loop looks at the others.
+const BATCH: usize = 64;
+
+/// How an attempt ended without an error.
+pub(crate) enum Ended {
+    /// The user asked to disconnect; teardown is done.
+    Requested,
+}
+
+/// The IPsec part of a connection.
+struct Ipsec {
+    init: Initiator,
+    s500: UdpSocket,
+    s4500: UdpSocket,
+    raw: Option<AsyncFd<socket2::Socket>>,
+    esp: Option<SaPair>,
+    encap: Encapsulation,
+    ike_proposal: Option<String>,
+    esp_proposal: Option<String>,
+    retire_at: Option<Instant>,
+    closed: bool,
+}
+
+/// Where the teardown is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closing {
+    /// Waiting for PPP to terminate.
+    Ppp,
+    /// Waiting for the StopCCN to be acknowledged.
+    L2tp,
+    /// Waiting for IKE deletes to go out.
+    Ike,
+}
+
+pub(crate) struct Conn<'a> {
+    ctx: &'a mut Ctx,
+    host: &'a mut HostState,
+    plan: &'a Plan,
+    server: IpAddr,
+    ipsec: Option<Ipsec>,
+    /// Plain L2TP socket (IPsec disabled).
+    plain: Option<UdpSocket>,
+    /// Where the LNS sends from (it may move off 1701 after SCCRP).
+    l2tp_peer_port: u16,
+    lac: Lac,
+    session: Option<SessionHandle>,
+    ppp: Link,
+    stage: Stage,
+    stage_deadline: Instant,
+    closing: Option<(Closing, Instant, Instant)>,
+    up: bool,
+    rx: Vec<u8>,
+    tx: Vec<u8>,
+    local_v4: Option<Ipv4Addr>,
+}
+
+fn ioerr(stage: Stage, what: &str, e: &io::Error) -> ConnectError {
+    let kind = if e.kind() == io::ErrorKind::PermissionDenied {
+        ErrorKind::Host
+    } else {
+        ErrorKind::Remote
+    };
+    let mut err = ConnectError::new(stage, kind, format!("{what}: {e}"));
+    if e.kind() == io::ErrorKind::PermissionDenied {
+        err = err.with_hint("run l2sec as root or give it CAP_NET_ADMIN, CAP_NET_RAW and CAP_NET_BIND_SERVICE");
+    }
+    err
+}
+
+/// Binds UDP `port` if free (servers expect 500/4500 from clients), else an ephemeral port.
+async fn bind_udp(local: IpAddr, port: u16, peer: SocketAddr) -> io::Result<UdpSocket> {
+    let sock = match UdpSocket::bind(SocketAddr::new(local, port)).await {
+        Ok(s) => s,
+        Err(e) => {
+            debug!("cannot bind UDP {port} ({e}); using an ephemeral port");
+            UdpSocket::bind(SocketAddr::new(local, 0)).await?
+        }
+    };
+    sock.connect(peer).await?;
+    Ok(sock)
+}
+
+/// The local address the kernel would use to reach `server`.
+async fn source_for(server: IpAddr) -> io::Result<IpAddr> {
+    let any: IpAddr = if server.is_ipv4() {
+        Ipv4Addr::UNSPECIFIED.into()
+    } else {
+        std::net::Ipv6Addr::UNSPECIFIED.into()
+    };
+    let probe = UdpSocket::bind(SocketAddr::new(any, 0)).await?;
+    probe.connect(SocketAddr::new(server, 500)).await?;
+    Ok(probe.local_addr()?.ip())
+}
+
+async fn readable_udp(s: Option<&UdpSocket>) -> io::Result<()> {
+    match s {
+        Some(s) => s.readable().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn readable_raw(s: Option<&AsyncFd<socket2::Socket>>) -> io::Result<()> {
+    match s {
+        Some(s) => {
+            let mut g = s.readable().await?;
+            g.clear_ready();
+            Ok(())
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn readable_tun(t: Option<&AsyncFd<l2sec_netcfg::Tun>>) -> io::Result<()> {
+    match t {
+        Some(t) => {
+            let mut g = t.readable().await?;
+            g.clear_ready();
+            Ok(())
+        }
+        None => std::future::pending().await,
+    }
+}
+
+impl<'a> Conn<'a> {
+    /// Resolves nothing: `server` is already an address. Opens the sockets and starts IKE (or
+    /// L2TP directly when IPsec is off).
+    pub(crate) async fn start(
+        ctx: &'a mut Ctx,
+        host: &'a mut HostState,
+        plan: &'a Plan,
+        server: IpAddr,
+    ) -> Result<Conn<'a>, ConnectError> {
+        let now = Instant::now();
+        let local = source_for(server)
+            .await
+            .map_err(|e| ioerr(Stage::Resolving, &format!("no route to {server}"), &e))?;
+        let lac = Lac::new(plan.l2tp.clone(), Box::new(l2sec_crypto::OsRng), now);
+        let ppp = Link::new(plan.ppp.clone(), Box::new(l2sec_crypto::OsRng), now);
+        let mut conn = Conn {
+            ctx,
+            host,
+            plan,
+            server,
+            ipsec: None,
+            plain: None,
+            l2tp_peer_port: L2TP_PORT,
+            lac,
+            session: None,
+            ppp,
+            stage: Stage::Resolving,
+            stage_deadline: now + STAGE_TIMEOUT,
+            closing: None,
+            up: false,
+            rx: vec![0; HEADROOM + MAX_PACKET + TAILROOM],
+            tx: vec![0; HEADROOM + MAX_PACKET + TAILROOM],
+            local_v4: match local {
+                IpAddr::V4(a) => Some(a),
+                IpAddr::V6(_) => None,
+            },
+        };
+        match &plan.ike {
+            Some(ike) => {
+                let s500 = bind_udp(local, 500, SocketAddr::new(server, 500))
+                    .await
+                    .map_err(|e| ioerr(Stage::IkePhase1, "cannot open the IKE socket", &e))?;
+                let s4500 = bind_udp(local, 4500, SocketAddr::new(server, 4500))
+                    .await
+                    .map_err(|e| ioerr(Stage::IkePhase1, "cannot open the NAT-T socket", &e))?;
+                let l500 = s500.local_addr().map_err(|e| ioerr(Stage::IkePhase1, "socket", &e))?;
+                let l4500 = s4500.local_addr().map_err(|e| ioerr(Stage::IkePhase1, "socket", &e))?;
+                let init = Initiator::new(
+                    ike.clone(),
+                    l500,
+                    SocketAddr::new(server, 500),
+                    (l4500.port(), 4500),
+                    Box::new(l2sec_crypto::OsRng),
+                    now,
+                )
+                .map_err(|e| {
+                    let hint = e.hint().map(str::to_string);
+                    let mut c = ConnectError::new(Stage::IkePhase1, ErrorKind::Config, e.to_string());
+                    c.hint = hint;
+                    c
+                })?;
+                conn.ipsec = Some(Ipsec {
+                    init,
+                    s500,
+                    s4500,
+                    raw: None,
+                    esp: None,
+                    encap: Encapsulation::Udp {
+                        local_port: l4500.port(),
+                        remote_port: 4500,
+                    },
+                    ike_proposal: None,
+                    esp_proposal: None,
+                    retire_at: None,
+                    closed: false,
+                });
+                conn.enter(Stage::IkePhase1, format!("{local} -> {server}"));
+            }
+            None => {
+                let sock = match UdpSocket::bind(SocketAddr::new(local, L2TP_PORT)).await {
+                    Ok(s) => s,
+                    Err(_) => UdpSocket::bind(SocketAddr::new(local, 0))
+                        .await
+                        .map_err(|e| ioerr(Stage::L2tpTunnel, "cannot open the L2TP socket", &e))?,
+                };
+                conn.plain = Some(sock);
+                conn.enter(Stage::L2tpTunnel, format!("plain L2TP (no IPsec) {local} -> {server}"));
+                conn.lac.connect(now);
+            }
+        }
+        Ok(conn)
+    }
+
+    fn enter(&mut self, stage: Stage, detail: String) {
+        self.stage = stage;
+        self.stage_deadline = Instant::now() + STAGE_TIMEOUT;
+        self.ctx.stage(stage, detail);
+    }
+
+    fn fail(&self, kind: ErrorKind, cause: impl Into<String>) -> ConnectError {
+        ConnectError::new(self.stage, kind, cause)
+    }
+
+    /// Runs the connection until it fails or the user stops it.
+    pub(crate) async fn run(mut self, stop: &mut Stop) -> Result<Ended, ConnectError> {
+        loop {
+            let now = Instant::now();
+            self.flush(now).await?;
+            if let Some(end) = self.process_events(now)? {
+                return Ok(end);
+            }
+            // Events can queue more output (e.g. SessionUp -> LCP Configure-Request).
+            self.flush(now).await?;
+            if let Some(end) = self.check_closing(now) {
+                return Ok(end);
+            }
+            let deadline = self.next_deadline();
+            let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline));
+            let (s500, s4500) = match &self.ipsec {
+                Some(i) => (Some(&i.s500), Some(&i.s4500)),
+                None => (None, None),
+            };
+            let raw = self.ipsec.as_ref().and_then(|i| i.raw.as_ref());
+            let tun = if self.up { self.host.tun() } else { None };
+            tokio::select! {
+                biased;
+                r = stop.requested() => {
+                    let _ = r;
+                    if self.closing.is_none() {
+                        self.begin_close(Instant::now());
+                    }
+                }
+                r = readable_udp(s4500) => { r.map_err(|e| ioerr(self.stage, "NAT-T socket", &e))?; self.on_udp4500()?; }
+                r = readable_raw(raw) => { r.map_err(|e| ioerr(self.stage, "ESP socket", &e))?; self.on_raw_esp()?; }
+                r = readable_udp(s500) => { r.map_err(|e| ioerr(self.stage, "IKE socket", &e))?; self.on_udp500()?; }
+                r = readable_udp(self.plain.as_ref()) => { r.map_err(|e| ioerr(self.stage, "L2TP socket", &e))?; self.on_plain_l2tp()?; }
+                r = readable_tun(tun) => { r.map_err(|e| ioerr(self.stage, "TUN device", &e))?; self.on_tun()?; }
+                () = sleep => { self.on_timeout(Instant::now())?; }
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Instant {
+        let mut d = if self.up {
+            Instant::now() + Duration::from_secs(3600)
+        } else {
+            self.stage_deadline
+        };
+        let mut take = |t: Option<Instant>| {
+            if let Some(t) = t {
+                d = d.min(t);
+            }
+        };
+        if let Some(i) = &self.ipsec {
+            take(i.init.poll_timeout());
+            take(i.retire_at);
+        }
+        take(self.lac.poll_timeout());
+        take(self.ppp.poll_timeout());
+        take(self.closing.map(|(_, step, _)| step));
+        d
+    }
+
+    fn on_timeout(&mut self, now: Instant) -> Result<(), ConnectError> {
+        if let Some(i) = &mut self.ipsec {
+            i.init.handle_timeout(now);
+            if i.retire_at.is_some_and(|t| t <= now) {
+                i.retire_at = None;
+                if let Some(p) = &mut i.esp {
+                    p.retire_previous();
+                }
+            }
+        }
+        self.lac.handle_timeout(now);
+        self.ppp.handle_timeout(now);
+        if let Some((step, step_deadline, _)) = self.closing {
+            if step_deadline <= now {
+                self.advance_close(step, now);
+            }
+        } else if !self.up && now >= self.stage_deadline {
+            return Err(self.fail(
+                ErrorKind::Remote,
+                format!("no progress for {} s", STAGE_TIMEOUT.as_secs()),
+            ));
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- teardown
+
+    fn begin_close(&mut self, now: Instant) {
+        self.ctx.stage(Stage::Teardown, "disconnecting".into());
+        let end = now + CLOSE_BUDGET;
+        if self.session.is_some() && self.ppp.phase() != l2sec_ppp::Phase::Dead {
+            self.ppp.close(now);
+            self.closing = Some((Closing::Ppp, now + Duration::from_millis(1000), end));
+        } else {
+            self.advance_close(Closing::Ppp, now);
+            if let Some((s, t, _)) = self.closing {
+                self.closing = Some((s, t, end));
+            }
+        }
+    }
+
+    fn advance_close(&mut self, from: Closing, now: Instant) {
+        let end = self.closing.map_or(now + CLOSE_BUDGET, |c| c.2);
+        match from {
+            Closing::Ppp => {
+                self.lac.close(now);
+                self.closing = Some((Closing::L2tp, (now + Duration::from_millis(1200)).min(end), end));
+            }
+            Closing::L2tp => {
+                if let Some(i) = &mut self.ipsec {
+                    i.init.close(now);
+                    self.closing = Some((Closing::Ike, (now + Duration::from_millis(500)).min(end), end));
+                } else {
+                    self.closing = Some((Closing::Ike, now, end));
+                }
+            }
+            Closing::Ike => {
+                if let Some(i) = &mut self.ipsec {
+                    i.closed = true;
+                }
+                self.closing = Some((Closing::Ike, now, end));
+            }
+        }
+    }
+
+    fn check_closing(&mut self, now: Instant) -> Option<Ended> {
+        let (step, _, end) = self.closing?;
+        let ike_done = self.ipsec.as_ref().is_none_or(|i| i.closed);
+        if (step == Closing::Ike && ike_done) || now >= end {
+            return Some(Ended::Requested);
+        }
+        None
+    }
+
+    // ---------------------------------------------------------------- events
+
+    fn process_events(&mut self, now: Instant) -> Result<Option<Ended>, ConnectError> {
+        self.ike_events(now)?;
+        self.l2tp_events(now)?;
+        self.ppp_events(now)?;
+        Ok(None)
+    }
+
+    fn ike_events(&mut self, now: Instant) -> Result<(), ConnectError> {
+        loop {
+            let Some(i) = &mut self.ipsec else { return Ok(()) };
+            let Some(ev) = i.init.poll_event() else { return Ok(()) };
+            match ev {
+                l2sec_ike::Event::Phase1Done { proposal, nat, legacy } => {
+                    i.ike_proposal = Some(proposal.clone());
+                    let nat_s = if nat.local_behind_nat || nat.remote_behind_nat {
+                        ", NAT detected"
+                    } else if nat.encap {
+                        ", UDP encapsulation"
+                    } else {
+                        ""
+                    };
+                    if legacy {
+                        self.ctx.warn(format!(
+                            "the server chose a legacy IKE suite ({proposal}); ask its administrator for AES with SHA-2 and MODP-2048 or better"
+                        ));
+                    }
+                    self.ctx.stage(Stage::IkePhase1, format!("{proposal}{nat_s}"));
+                    self.enter(Stage::QuickMode, "ESP transport mode, UDP/1701".into());
+                }
+                l2sec_ike::Event::ChildSaReady { sa, proposal, rekey } => {
+                    let encap = sa.encap;
+                    let new = Sa::new(&sa, self.plan.policy, &mut l2sec_crypto::OsRng)
+                        .map_err(|e| self.fail(ErrorKind::Remote, format!("cannot install the ESP SA: {e}")))?;
+                    let i = self.ipsec.as_mut().expect("ipsec present");
+                    i.esp_proposal = Some(proposal.clone());
+                    i.encap = encap;
+                    if let Some(pair) = &mut i.esp {
+                        pair.install(new);
+                        i.retire_at = Some(now + REKEY_GRACE);
+                        info!("ESP SA rekeyed ({proposal})");
+                    } else {
+                        i.esp = Some(SaPair::new(new));
+                    }
+                    if encap == Encapsulation::Raw && i.raw.is_none() {
+                        i.raw = Some(open_raw_esp(self.server).map_err(|e| {
+                            ioerr(Stage::QuickMode, "cannot open a raw ESP socket (protocol 50)", &e)
+                                .with_hint("give l2sec CAP_NET_RAW, or set force_encap = true in [ipsec]")
+                        })?);
+                    }
+                    if !rekey {
+                        let how = match encap {
+                            Encapsulation::Raw => "ESP",
+                            Encapsulation::Udp { .. } => "ESP in UDP 4500",
+                        };
+                        self.ctx.stage(Stage::QuickMode, format!("{proposal}, {how}"));
+                        self.enter(Stage::L2tpTunnel, "SCCRQ".into());
+                        self.lac.connect(now);
+                    }
+                }
+                l2sec_ike::Event::ChildSaDeleted { inbound_spi } => {
+                    let current = i.esp.as_ref().is_some_and(|p| p.current_spi_in() == inbound_spi);
+                    if current && self.closing.is_none() {
+                        return Err(self
+                            .fail(ErrorKind::Lost, "the server deleted the IPsec SA")
+                            .with_hint("the server ended the connection; reconnect (or set reconnect = true)"));
+                    }
+                    if let Some(p) = &mut i.esp {
+                        p.retire_previous();
+                    }
+                }
+                l2sec_ike::Event::Warning(w) => self.ctx.warn(w),
+                l2sec_ike::Event::Failed(e) => {
+                    if self.closing.is_some() {
+                        i.closed = true;
+                        continue;
+                    }
+                    let stage = if i.ike_proposal.is_some() && i.esp.is_none() {
+                        Stage::QuickMode
+                    } else if i.esp.is_some() {
+                        self.stage
+                    } else {
+                        Stage::IkePhase1
+                    };
+                    let kind = if i.esp.is_some() {
+                        ErrorKind::Lost
+                    } else if e.is_auth() {
+                        ErrorKind::Auth
+                    } else {
+                        ErrorKind::Remote
+                    };
+                    let mut c = ConnectError::new(stage, kind, e.to_string());
+                    c.hint = e.hint().map(str::to_string);
+                    return Err(c);
+                }
+                l2sec_ike::Event::Closed => i.closed = true,
+                other => debug!("IKE event {other:?}"),
+            }
+        }
+    }
+
+    fn l2tp_events(&mut self, now: Instant) -> Result<(), ConnectError> {
+        while let Some(ev) = self.lac.poll_event() {
+            match ev {
+                l2sec_l2tp::Event::TunnelUp { peer_host_name, peer_vendor, .. } => {
+                    let vendor = peer_vendor.map(|v| format!(", {v}")).unwrap_or_default();
+                    self.ctx.stage(Stage::L2tpTunnel, format!("LNS {peer_host_name}{vendor}"));
+                    if self.closing.is_none() {
+                        self.enter(Stage::L2tpCall, "ICRQ".into());
+                        let h = self
+                            .lac
+                            .open_session(now)
+                            .map_err(|e| self.fail(ErrorKind::Remote, e.to_string()))?;
+                        self.session = Some(h);
+                    }
+                }
+                l2sec_l2tp::Event::SessionUp { session } => {
+                    self.session = Some(session);
+                    self.ctx.stage(Stage::L2tpCall, "call established".into());
+                    self.enter(Stage::Lcp, "Configure-Request".into());
+                    self.ppp.open(now);
+                }
+                l2sec_l2tp::Event::SessionDown { reason, .. } => {
+                    if self.closing.is_some() {
+                        continue;
+                    }
+                    let auth = self.stage == Stage::Authentication;
+                    let kind = if auth {
+                        ErrorKind::Auth
+                    } else if self.up {
+                        ErrorKind::Lost
+                    } else {
+                        ErrorKind::Remote
+                    };
+                    let mut c = self.fail(kind, reason.to_string());
+                    c.stage = if auth { Stage::Authentication } else { c.stage };
+                    if let Some(h) = reason.hint() {
+                        c.hint = Some(h.to_string());
+                    } else if auth {
+                        c.hint = Some("check user name and password in [ppp]".into());
+                    }
+                    return Err(c);
+                }
+                l2sec_l2tp::Event::TunnelDown { reason } => {
+                    if self.closing.is_some() {
+                        self.advance_close(Closing::L2tp, now);
+                        continue;
+                    }
+                    let kind = if self.up { ErrorKind::Lost } else { ErrorKind::Remote };
+                    let mut c = self.fail(kind, reason.to_string());
+                    c.hint = reason.hint().map(str::to_string);
+                    return Err(c);
+                }
+                l2sec_l2tp::Event::TunnelClosed => {
+                    if matches!(self.closing, Some((Closing::L2tp, _, _))) {
+                        self.advance_close(Closing::L2tp, now);
+                    }
+                }
+                other => debug!("L2TP event {other:?}"),
+            }
+        }
+        Ok(())
+    }
+
+    fn ppp_events(&mut self, now: Instant) -> Result<(), ConnectError> {
+        while let Some(ev) = self.ppp.poll_event() {
+            match ev {
+                l2sec_ppp::Event::LcpUp { mru, peer_mru } => {
+                    self.ctx.stage(Stage::Lcp, format!("MRU {mru}, peer MRU {peer_mru}"));
+                    self.enter(Stage::Authentication, String::new());
+                }
+                l2sec_ppp::Event::AuthStarted { method } => {
+                    if let Some(h) = self.session {
+                        self.lac.set_session_phase(h, l2sec_l2tp::Phase::Authenticating);
+                    }
+                    self.enter(Stage::Authentication, format!("{method}"));
+                }
+                l2sec_ppp::Event::AuthOk { method } => {
+                    if let Some(h) = self.session {
+                        self.lac.set_session_phase(h, l2sec_l2tp::Phase::Network);
+                    }
+                    self.ctx.stage(Stage::Authentication, format!("{method} accepted"));
+                    self.enter(Stage::Ipcp, String::new());
+                }
+                l2sec_ppp::Event::Up { local, peer, dns, mtu } => {
+                    self.on_ppp_up(local, peer, dns, mtu)?;
+                }
+                l2sec_ppp::Event::Down { reason } => {
+                    if let Some((Closing::Ppp, _, _)) = self.closing {
+                        self.advance_close(Closing::Ppp, now);
+                        continue;
+                    }
+                    if self.closing.is_some() {
+                        continue;
+                    }
+                    let kind = if reason.is_auth() {
+                        ErrorKind::Auth
+                    } else if self.up {
+                        ErrorKind::Lost
+                    } else {
+                        ErrorKind::Remote
+                    };
+                    let mut c = self.fail(kind, reason.to_string());
+                    c.hint = reason.hint().map(str::to_string);
+                    return Err(c);
+                }
+                other => debug!("PPP event {other:?}"),
+            }
+        }
+        Ok(())
+    }
+
+    fn on_ppp_up(
+        &mut self,
+        local: Ipv4Addr,
+        peer: Ipv4Addr,
+        dns: Vec<Ipv4Addr>,
+        ppp_mtu: u16,
+    ) -> Result<(), ConnectError> {
+        self.ctx.stage(Stage::Ipcp, format!("address {local}, peer {peer}"));
+        self.enter(Stage::Host, String::new());
+        let mtu = self.tunnel_mtu(ppp_mtu);
+        let dns: Vec<IpAddr> = dns.into_iter().map(IpAddr::V4).collect();
+        self.host
+            .configure(self.plan, self.server, local, peer, &dns, mtu)
+            .map_err(|e| {
+                ConnectError::new(Stage::Host, ErrorKind::Host, e.to_string())
+                    .with_hint("run as root (CAP_NET_ADMIN), or `l2sec cleanup` if a previous run left changes behind")
+            })?;
+        self.up = true;
+        self.stage = Stage::Up;
+        let (ike, esp) = match &self.ipsec {
+            Some(i) => (i.ike_proposal.clone(), i.esp_proposal.clone()),
+            None => (None, None),
+        };
+        let info = UpInfo {
+            interface: self.host.ifname().to_string(),
+            local,
+            peer,
+            dns,
+            mtu,
+            elapsed: self.ctx.elapsed(),
+            ike,
+            esp,
+        };
+        self.ctx.up(info);
+        Ok(())
+    }
+
+    /// MTU of the TUN device: what fits in a 1500-byte path after all our headers, no more than
+    /// the PPP MRU the server accepted, or the profile's value.
+    fn tunnel_mtu(&self, ppp_mtu: u16) -> u16 {
+        if let Some(m) = self.plan.mtu {
+            return m.min(ppp_mtu);
+        }
+        let l2tp = self.session.map_or(16, |h| self.lac.data_header_len(h));
+        let mut overhead = 20 + l2tp + 4; // outer IPv4 + L2TP + PPP
+        if let Some(i) = &self.ipsec {
+            if let Some(p) = &i.esp {
+                overhead += 8 + p.current().overhead(1400); // inner UDP + ESP
+            }
+            if matches!(i.encap, Encapsulation::Udp { .. }) {
+                overhead += 8;
+            }
+        } else {
+            overhead += 8; // UDP
+        }
+        l2sec_netcfg::mtu_for(overhead, 1500).min(ppp_mtu)
+    }
+
+    // ---------------------------------------------------------------- output
+
+    async fn flush(&mut self, now: Instant) -> Result<(), ConnectError> {
+        // IKE
+        while let Some(t) = self.ipsec.as_mut().and_then(|i| i.init.poll_transmit(now)) {
+            let i = self.ipsec.as_ref().expect("ipsec present");
+            let r = match t.port {
+                IkePort::Ike => i.s500.send(&t.data).await,
+                IkePort::NatT if t.keepalive => i.s4500.send(&t.data).await,
+                IkePort::NatT => {
+                    let mut m = Vec::with_capacity(4 + t.data.len());
+                    m.extend_from_slice(&l2sec_esp::NON_ESP_MARKER);
+                    m.extend_from_slice(&t.data);
+                    i.s4500.send(&m).await
+                }
+            };
+            if let Err(e) = r {
+                debug!("IKE send failed: {e}");
+            }
+        }
+        // L2TP control
+        while let Some(msg) = self.lac.poll_transmit(now) {
+            let off = HEADROOM;
+            self.tx[off..off + msg.len()].copy_from_slice(&msg);
+            self.send_l2tp(off, msg.len()).await?;
+        }
+        // PPP control
+        while let Some(frame) = self.ppp.poll_transmit(now) {
+            let Some(h) = self.session else { break };
+            let l2h = self.lac.data_header_len(h);
+            let off = HEADROOM;
+            self.tx[off + l2h..off + l2h + frame.len()].copy_from_slice(&frame);
+            let len = self
+                .lac
+                .write_data_header(h, &mut self.tx[off..off + l2h + frame.len()], frame.len())
+                .map_err(|e| self.fail(ErrorKind::Internal, e.to_string()))?;
+            self.send_l2tp(off, len).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the L2TP datagram at `tx[off..off + len]`: over ESP when IPsec is on, else plain UDP.
+    async fn send_l2tp(&mut self, off: usize, len: usize) -> Result<(), ConnectError> {
+        let r = send_l2tp_buf(
+            &mut self.tx,
+            off,
+            len,
+            self.ipsec.as_mut(),
+            self.plain.as_ref(),
+            SocketAddr::new(self.server, self.l2tp_peer_port),
+            self.l2tp_peer_port,
+        );
+        match r {
+            Ok(Some(out)) => {
+                let res = match out {
+                    Out::Udp4500(a, b) => {
+                        let i = self.ipsec.as_ref().expect("ipsec present");
+                        i.s4500.try_send(&self.tx[a..b])
+                    }
+                    Out::Raw(a, b) => {
+                        let i = self.ipsec.as_ref().expect("ipsec present");
+                        let raw = i.raw.as_ref().expect("raw socket present");
+                        raw.get_ref().send(&self.tx[a..b])
+                    }
+                    Out::Plain(a, b) => {
+                        let s = self.plain.as_ref().expect("plain socket");
+                        s.try_send_to(&self.tx[a..b], SocketAddr::new(self.server, self.l2tp_peer_port))
+                    }
+                };
+                match res {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => trace!("send buffer full: dropped"),
+                    Err(e) => debug!("send failed: {e}"),
+                }
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => Err(self.fail(ErrorKind::Internal, e)),
+        }
+    }
+
+    // ---------------------------------------------------------------- input
+
+    fn on_udp500(&mut self) -> Result<(), ConnectError> {
+        let Some(i) = &mut self.ipsec else { return Ok(()) };
+        for _ in 0..BATCH {
+            match i.s500.try_recv(&mut self.rx) {
+                Ok(n) => i.init.handle_datagram(Instant::now(), IkePort::Ike, &self.rx[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    debug!("IKE socket: {e}");
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_udp4500(&mut self) -> Result<(), ConnectError> {
+        for _ in 0..BATCH {
+            let Some(i) = &mut self.ipsec else { return Ok(()) };
+            let n = match i.s4500.try_recv(&mut self.rx) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    // ICMP port unreachable and the like: the server may be restarting.
+                    debug!("NAT-T socket: {e}");
+                    break;
+                }
+            };
+            let kind = match l2sec_esp::classify_udp4500(&self.rx[..n]) {
+                Ok(Udp4500::Keepalive) => continue,
+                Ok(Udp4500::Ike(_)) => 1,
+                Ok(Udp4500::Esp(_)) => 2,
+                Err(e) => {
+                    trace!("UDP 4500: {e}");
+                    continue;
+                }
+            };
+            if kind == 1 {
+                i.init.handle_datagram(Instant::now(), IkePort::NatT, &self.rx[4..n]);
+            } else {
+                self.on_esp(0, n)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn on_raw_esp(&mut self) -> Result<(), ConnectError> {
+        use std::io::Read;
+        for _ in 0..BATCH {
+            let Some(i) = &self.ipsec else { return Ok(()) };
+            let Some(raw) = &i.raw else { return Ok(()) };
+            let n = match (&*raw.get_ref()).read(&mut self.rx) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    debug!("raw ESP socket: {e}");
+                    break;
+                }
+            };
+            let Ok(r) = l2sec_esp::strip_ipv4_header(&self.rx[..n]) else { continue };
+            self.on_esp(r.start, r.end)?;
+        }
+        Ok(())
+    }
+
+    /// An ESP packet at `rx[a..b]`.
+    fn on_esp(&mut self, a: usize, b: usize) -> Result<(), ConnectError> {
+        let Some(i) = &mut self.ipsec else { return Ok(()) };
+        let Some(pair) = &mut i.esp else { return Ok(()) };
+        let opened = match pair.open(&mut self.rx[a..b]) {
+            Ok(o) => o,
+            Err(e) => {
+                trace!("ESP packet dropped: {e}");
+                return Ok(());
+            }
+        };
+        if opened.next_header != 17 {
+            return Ok(());
+        }
+        let (pa, pb) = (a + opened.payload.start, a + opened.payload.end);
+        let inner = match l2sec_esp::udp::parse(&self.rx[pa..pb], l2sec_esp::udp::ChecksumCheck::Ignore) {
+            Ok(u) => u,
+            Err(e) => {
+                trace!("inner UDP dropped: {e}");
+                return Ok(());
+            }
+        };
+        if inner.dst_port != L2TP_PORT {
+            return Ok(());
+        }
+        self.l2tp_peer_port = inner.src_port;
+        self.ctx.bytes_in += (pb - pa) as u64;
+        let (la, lb) = (pa + inner.payload.start, pa + inner.payload.end);
+        self.on_l2tp(la, lb)
+    }
+
+    fn on_plain_l2tp(&mut self) -> Result<(), ConnectError> {
+        for _ in 0..BATCH {
+            let Some(s) = &self.plain else { return Ok(()) };
+            let (n, from) = match s.try_recv_from(&mut self.rx) {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    debug!("L2TP socket: {e}");
+                    break;
+                }
+            };
+            if from.ip() != self.server {
+                continue;
+            }
+            self.l2tp_peer_port = from.port();
+            self.ctx.bytes_in += n as u64;
+            self.on_l2tp(0, n)?;
+        }
+        Ok(())
+    }
+
+    /// An L2TP datagram at `rx[a..b]`: control messages go to the LAC, data frames to PPP,
+    /// IP packets to the TUN device.
+    fn on_l2tp(&mut self, a: usize, b: usize) -> Result<(), ConnectError> {
+        let now = Instant::now();
+        let Some(frame) = self.lac.handle_datagram(now, &self.rx[a..b]) else {
+            return Ok(());
+        };
+        let packet = self.ppp.handle_frame(now, frame.payload);
+        let ip = match packet {
+            Some(Packet::Ipv4(p) | Packet::Ipv6(p)) => p,
+            _ => return Ok(()),
+        };
+        if let Some(tun) = self.host.tun() {
+            match tun.get_ref().write(ip) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => debug!("TUN write: {e}"),
+            }
+        }
+        Ok(())
+    }
+
+    fn on_tun(&mut self) -> Result<(), ConnectError> {
+        let Some(h) = self.session else { return Ok(()) };
+        for _ in 0..BATCH {
+            let Some(tun) = self.host.tun() else { return Ok(()) };
+            let n = match tun.get_ref().read(&mut self.tx[HEADROOM..HEADROOM + MAX_PACKET]) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(ioerr(Stage::Up, "TUN device", &e)),
+            };
+            let v6 = match self.tx[HEADROOM] >> 4 {
+                4 => false,
+                6 => true,
+                _ => continue,
+            };
+            let mut hdr = [0u8; 8];
+            let ph = self.ppp.write_ip_header(&mut hdr, v6);
+            if ph == 0 {
+                continue; // that IP version is not up
+            }
+            let l2h = self.lac.data_header_len(h);
+            let off = HEADROOM - ph - l2h;
+            self.tx[HEADROOM - ph..HEADROOM].copy_from_slice(&hdr[..ph]);
+            let len = match self.lac.write_data_header(h, &mut self.tx[off..HEADROOM + n], ph + n) {
+                Ok(l) => l,
+                Err(e) => {
+                    warn!("L2TP data header: {e}");
+                    continue;
+                }
+            };
+            self.ctx.bytes_out += n as u64;
+            let r = send_l2tp_buf(
+                &mut self.tx,
+                off,
+                len,
+                self.ipsec.as_mut(),
+                self.plain.as_ref(),
+                SocketAddr::new(self.server, self.l2tp_peer_port),
+                self.l2tp_peer_port,
+            );
+            let out = match r {
+                Ok(Some(o)) => o,
+                Ok(None) => continue,
+                Err(e) => return Err(self.fail(ErrorKind::Internal, e)),
+            };
+            let res = match out {
+                Out::Udp4500(a, b) => self.ipsec.as_ref().expect("ipsec").s4500.try_send(&self.tx[a..b]),
+                Out::Raw(a, b) => self
+                    .ipsec
+                    .as_ref()
+                    .and_then(|i| i.raw.as_ref())
+                    .expect("raw socket")
+                    .get_ref()
+                    .send(&self.tx[a..b]),
+                Out::Plain(a, b) => self
+                    .plain
+                    .as_ref()
+                    .expect("plain socket")
+                    .try_send_to(&self.tx[a..b], SocketAddr::new(self.server, self.l2tp_peer_port)),
+            };
+            if let Err(e) = res {
+                trace!("send: {e}");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where a sealed datagram sits in the transmit buffer and which socket takes it.
+enum Out {
+    Udp4500(usize, usize),
+    Raw(usize, usize),
+    Plain(usize, usize),
+}
+
+/// Wraps the L2TP datagram at `tx[off..off + len]` for the wire: inner UDP header and ESP
+/// (sealed in place) when IPsec is on. Returns the range to send, or `None` when there is no
+/// SA yet (the datagram is dropped; L2TP retransmits).
+fn send_l2tp_buf(
+    tx: &mut [u8],
+    off: usize,
+    len: usize,
+    ipsec: Option<&mut Ipsec>,
+    plain: Option<&UdpSocket>,
+    _peer: SocketAddr,
+    peer_port: u16,
+) -> Result<Option<Out>, String> {
+    match ipsec {
+        Some(i) => {
+            let Some(pair) = &mut i.esp else { return Ok(None) };
+            let sa = pair.current_mut();
+            let udp_off = off - l2sec_esp::udp::HEADER_LEN;
+            l2sec_esp::udp::write_header(
+                &mut tx[udp_off..],
+                L2TP_PORT,
+                peer_port,
+                len,
+                l2sec_esp::udp::Checksum::Zero,
+            );
+            let esp_off = udp_off - sa.header_len();
+            let end = off + len + sa.max_trailer_len();
+            let n = sa
+                .seal(&mut tx[esp_off..end], l2sec_esp::udp::HEADER_LEN + len, 17)
+                .map_err(|e| format!("ESP seal: {e}"))?;
+            Ok(Some(match i.encap {
+                Encapsulation::Udp { .. } => Out::Udp4500(esp_off, esp_off + n),
+                Encapsulation::Raw => Out::Raw(esp_off, esp_off + n),
+            }))
+        }
+        None => {
+            if plain.is_none() {
+                return Ok(None);
+            }
+            Ok(Some(Out::Plain(off, off + len)))
+        }
+    }
+}
+
+/// A raw IPv4 protocol-50 socket connected to the server.
+fn open_raw_esp(server: IpAddr) -> io::Result<AsyncFd<socket2::Socket>> {
+    let domain = if server.is_ipv4() {
+        socket2::Domain::IPV4
+    } else {
+        socket2::Domain::IPV6
+    };
+    let s = socket2::Socket::new(domain, socket2::Type::RAW, Some(socket2::Protocol::from(50)))?;
+    s.set_nonblocking(true)?;
+    s.connect(&SocketAddr::new(server, 0).into())?;
+    debug!("raw ESP socket fd {}", s.as_raw_fd());
+    AsyncFd::new(s)
+}

@@ -1,0 +1,223 @@
+//! From a profile to the configuration of each protocol machine, checked once per run.
+
+use l2sec_crypto::{Policy, Strength};
+use l2sec_profile::{MssClamp, Pfs, Profile};
+
+use crate::api::{ConnectError, ErrorKind, Stage};
+
+/// Everything a connection attempt needs, derived from the profile.
+#[derive(Clone)]
+pub(crate) struct Plan {
+    /// Server name or address, resolved on every attempt.
+    pub server: String,
+    /// IKE configuration; `None` for plain L2TP.
+    pub ike: Option<l2sec_ike::Config>,
+    /// Crypto policy (weak algorithms only when the profile names them).
+    pub policy: Policy,
+    /// L2TP configuration.
+    pub l2tp: l2sec_l2tp::Config,
+    /// PPP configuration.
+    pub ppp: l2sec_ppp::Config,
+    /// TUN interface name.
+    pub ifname: String,
+    /// Default route through the tunnel.
+    pub default_route: bool,
+    /// Split-tunnel routes.
+    pub routes: Vec<l2sec_netcfg::IpNet>,
+    /// Apply the server's DNS.
+    pub dns: bool,
+    /// Search domains.
+    pub dns_search: Vec<String>,
+    /// Fixed MTU from the profile.
+    pub mtu: Option<u16>,
+    /// Clamp TCP MSS.
+    pub mss_clamp: bool,
+    /// Things to tell the user once.
+    pub warnings: Vec<String>,
+}
+
+fn cfg_err(cause: impl Into<String>) -> ConnectError {
+    ConnectError::new(Stage::Setup, ErrorKind::Config, cause)
+}
+
+fn ike_config(p: &Profile, warnings: &mut Vec<String>) -> Result<(l2sec_ike::Config, Policy), ConnectError> {
+    let ip = &p.ipsec;
+    let mut cfg = l2sec_ike::Config::default();
+    // A weak algorithm is allowed only when the profile names it.
+    let mut policy = Policy::Legacy;
+    for prop in &ip.ike {
+        let worst = prop
+            .cipher
+            .strength()
+            .max(prop.hash.strength())
+            .max(prop.group.strength());
+        if worst == Strength::Weak {
+            policy = Policy::Weak;
+        }
+        cfg.ike_proposals.push(
+            l2sec_ike::parse_ike_proposal(&prop.to_string())
+                .map_err(|e| cfg_err(format!("[ipsec] ike: {e}")))?,
+        );
+    }
+    for prop in &ip.esp {
+        let worst = prop
+            .cipher
+            .strength()
+            .max(prop.integ.map_or(Strength::Modern, |i| i.strength()));
+        if worst == Strength::Weak {
+            policy = Policy::Weak;
+        }
+        cfg.esp_proposals.push(
+            l2sec_ike::parse_esp_proposal(&prop.to_string())
+                .map_err(|e| cfg_err(format!("[ipsec] esp: {e}")))?,
+        );
+    }
+    if policy == Policy::Weak {
+        warnings.push(
+            "the profile names weak algorithms (DES, MD5 or MODP-768): they are offered because you asked, \
+             but an attacker can break them"
+                .into(),
+        );
+    }
+    cfg.policy = policy;
+    cfg.auth = match (&ip.psk, &ip.cert) {
+        (Some(psk), _) => l2sec_ike::Auth::Psk(zeroize::Zeroizing::new(psk.expose().as_bytes().to_vec())),
+        (None, Some(cert)) => {
+            let key = ip.key.as_ref().ok_or_else(|| {
+                cfg_err("[ipsec] cert is set but key is not").with_hint("add key = \"/path/to/client.key\" to [ipsec]")
+            })?;
+            let ca = ip.ca.as_ref().ok_or_else(|| {
+                cfg_err("[ipsec] cert is set but ca is not")
+                    .with_hint("add ca = \"/path/to/ca.pem\" to [ipsec]: the server's certificate is checked against it")
+            })?;
+            l2sec_ike::Auth::Cert(
+                l2sec_ike::CertAuth::load(cert, key, ca, ip.remote_id.as_deref())
+                    .map_err(|e| cfg_err(format!("[ipsec] certificates: {e}")))?,
+            )
+        }
+        (None, None) => {
+            return Err(cfg_err("[ipsec] needs a pre-shared key or a certificate")
+                .with_hint("set psk_file = \"...\" (or psk) in [ipsec], cert/key/ca for certificates, or enabled = false for plain L2TP"));
+        }
+    };
+    if ip.aggressive {
+        cfg.aggressive = true;
+        warnings.push(
+            "aggressive mode is on: its pre-shared key hash travels in the clear and can be cracked offline; \
+             use main mode unless the server demands it"
+                .into(),
+        );
+    }
+    cfg.pfs = match ip.pfs {
+        Pfs::Off => None,
+        Pfs::Group(g) => Some(g),
+        Pfs::Phase1Group => Some(
+            cfg.ike_proposals
+                .first()
+                .map_or(l2sec_crypto::DhGroup::Modp2048, |p| p.group),
+        ),
+        _ => None,
+    };
+    if let Some(id) = &ip.local_id {
+        cfg.local_id = Some(l2sec_ike::Identity::parse(id).map_err(|e| cfg_err(format!("[ipsec] local_id: {e}")))?);
+    }
+    cfg.force_encap = ip.force_encap;
+    if let Some(d) = ip.dpd_interval {
+        cfg.dpd_interval = d;
+    }
+    if let Some(d) = ip.ike_lifetime {
+        cfg.ike_lifetime = d;
+    }
+    if let Some(d) = ip.esp_lifetime {
+        cfg.esp_lifetime = d;
+    }
+    Ok((cfg, policy))
+}
+
+impl Plan {
+    /// Checks the profile and builds the plan.
+    pub(crate) fn from_profile(p: &Profile) -> Result<Plan, ConnectError> {
+        let mut warnings = Vec::new();
+        let (ike, policy) = if p.ipsec.enabled {
+            let (c, pol) = ike_config(p, &mut warnings)?;
+            (Some(c), pol)
+        } else {
+            warnings.push(
+                "IPsec is disabled: L2TP and PPP travel unencrypted (fine for an ISP link, not for a VPN)".into(),
+            );
+            (None, Policy::Legacy)
+        };
+        let mut l2tp = l2sec_l2tp::Config::default();
+        if let Some(s) = &p.l2tp.secret {
+            l2tp.secret = Some(zeroize::Zeroizing::new(s.expose().as_bytes().to_vec()));
+        }
+        if let Some(h) = &p.l2tp.hostname {
+            l2tp.host_name.clone_from(h);
+        }
+        if let Some(d) = p.l2tp.hello_interval {
+            l2tp.hello_interval = d;
+        }
+        let user = p.ppp.user.clone().ok_or_else(|| {
+            cfg_err("[ppp] user is not set").with_hint("add user = \"name\" to [ppp], or pass --user")
+        })?;
+        let password = p.ppp.password.as_ref().ok_or_else(|| {
+            cfg_err("[ppp] no password").with_hint("set password_file in [ppp] or run on a terminal to be asked")
+        })?;
+        let mut ppp = l2sec_ppp::Config::new(user, zeroize::Zeroizing::new(password.expose().to_string()));
+        ppp.auth = p
+            .ppp
+            .auth
+            .iter()
+            .map(|m| match m {
+                l2sec_profile::AuthMethod::MsChapV2 => l2sec_ppp::AuthMethod::MsChapV2,
+                l2sec_profile::AuthMethod::Chap => l2sec_ppp::AuthMethod::Chap,
+                _ => l2sec_ppp::AuthMethod::Pap,
+            })
+            .collect();
+        if let Some(m) = p.ppp.mru {
+            ppp.mru = m;
+        }
+        if let Some(d) = p.ppp.echo_interval {
+            ppp.echo_interval = d;
+        }
+        if let Some(n) = p.ppp.echo_failures {
+            ppp.echo_failures = n;
+        }
+        ppp.request_ip = p.ppp.request_ip;
+        ppp.ipv6 = p.ppp.ipv6;
+        let routes = p
+            .network
+            .routes
+            .iter()
+            .map(|r| {
+                format!("{}/{}", r.addr, r.prefix)
+                    .parse()
+                    .map_err(|e| cfg_err(format!("[network] routes: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Plan {
+            server: p.server.clone(),
+            ike,
+            policy,
+            l2tp,
+            ppp,
+            ifname: p.network.interface.clone().unwrap_or_else(|| "l2sec0".into()),
+            default_route: p.network.default_route,
+            routes,
+            dns: p.network.dns,
+            dns_search: p.network.dns_search.clone(),
+            mtu: p.network.mtu,
+            mss_clamp: !matches!(p.network.mss_clamp, MssClamp::Off),
+            warnings,
+        })
+    }
+}
+
+/// Checks a profile as `connect` would, without touching the network; returns the warnings.
+///
+/// # Errors
+/// The first problem, as a [`ConnectError`] of the setup stage.
+pub fn check_profile(p: &Profile) -> Result<Vec<String>, ConnectError> {
+    let plan = Plan::from_profile(p)?;
+    Ok(plan.warnings)
+}
