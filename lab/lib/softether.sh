@@ -192,6 +192,8 @@ se_up() {
 		SE_PSK=$SE_PSK
 		SE_ADMIN=$SE_ADMIN
 	EOF
+	# Secrets for profiles/lab-softether.toml (psk_file/password_file must be private).
+	(umask 077 && printf '%s\n' "$SE_PSK" >"$SE_ST/psk" && printf '%s\n' "$SE_PASS" >"$SE_ST/password")
 	say "softether up: server $SE_SRV_IP ($SE_SRV_NS; UDP 500/4500/1701), client $SE_CLI_IP ($SE_CLI_NS), LAN host $SE_LAN_IP ($SE_LAN_NS)"
 	say "  PSK $SE_PSK, user $SE_USER / $SE_PASS (or $SE_USER@$SE_HUB, $SE_HUB\\$SE_USER), gateway $SE_GW, DNS $SE_DNS1 $SE_DNS2"
 	say "  vpnserver pids: $(awk '{printf "%s=%s ", $3, $1}' "$SE_ST/pids"); logs $SE_ST/log/server_log, $SE_ST/log/security_log/$SE_HUB"

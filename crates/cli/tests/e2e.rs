@@ -19,7 +19,9 @@ static SERIAL: Mutex<()> = Mutex::new(());
 const BIN: &str = env!("CARGO_BIN_EXE_l2sec");
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn netns(ns: &str, args: &[&str]) -> Output {
@@ -110,10 +112,10 @@ fn connect(ns: &str, scratch: &Scratch, profile: &Path, extra: &[&str]) -> Clien
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines() {
             let Ok(line) = line else { break };
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                if tx.send(v).is_err() {
-                    break;
-                }
+            if let Ok(v) = serde_json::from_str::<Value>(&line)
+                && tx.send(v).is_err()
+            {
+                break;
             }
         }
     });
@@ -229,7 +231,21 @@ fn cpu_secs(pid: u32) -> Option<f64> {
 
 /// Average RTT in ms of `count` pings from `ns` to `dst`.
 fn ping_avg(ns: &str, dst: &str, count: u32) -> f64 {
-    let out = netns_ok(ns, &["ping", "-n", "-q", "-c", &count.to_string(), "-i", "0.2", "-W", "2", dst]);
+    let out = netns_ok(
+        ns,
+        &[
+            "ping",
+            "-n",
+            "-q",
+            "-c",
+            &count.to_string(),
+            "-i",
+            "0.2",
+            "-W",
+            "2",
+            dst,
+        ],
+    );
     // rtt min/avg/max/mdev = 0.045/0.061/0.081/0.012 ms
     out.lines()
         .find(|l| l.contains("min/avg/max"))
@@ -267,7 +283,9 @@ print(n, h.hexdigest(), flush=True)
 /// sink confirmed the same length and SHA-256.
 fn tcp_transfer(cli_ns: &str, sink_ns: &str, addr: &str, bytes: usize) {
     let mut sink = Command::new("ip")
-        .args(["netns", "exec", sink_ns, "python3", "-c", SINK, addr, "5001"])
+        .args([
+            "netns", "exec", sink_ns, "python3", "-c", SINK, addr, "5001",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .expect("start sink");
@@ -275,7 +293,16 @@ fn tcp_transfer(cli_ns: &str, sink_ns: &str, addr: &str, bytes: usize) {
     assert_eq!(lines.next().unwrap().unwrap(), "ready");
     let sent = netns_ok(
         cli_ns,
-        &["timeout", "120", "python3", "-c", SOURCE, addr, "5001", &bytes.to_string()],
+        &[
+            "timeout",
+            "120",
+            "python3",
+            "-c",
+            SOURCE,
+            addr,
+            "5001",
+            &bytes.to_string(),
+        ],
     );
     let got = lines.next().unwrap().unwrap();
     let _ = sink.wait();
@@ -311,8 +338,16 @@ fn softether_full_cycle(auth: &str) {
     let up = c.wait_up(Duration::from_secs(60));
     let t_up = c.started.elapsed();
     let local = up["local"].as_str().expect("local address").to_string();
-    assert!(local.starts_with("198.19.0."), "address {local} not from the pool");
-    let dns: Vec<&str> = up["dns"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(
+        local.starts_with("198.19.0."),
+        "address {local} not from the pool"
+    );
+    let dns: Vec<&str> = up["dns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     assert_eq!(dns.len(), 2, "expected both DNS servers, got {dns:?}");
     let resolv = netns_ok(ns, &["cat", "/etc/resolv.conf"]);
     for d in &dns {
@@ -437,7 +472,10 @@ fn softether_refused_proposal() {
     assert_eq!(code, 2, "stderr:\n{err}");
     let line = error_line(&err);
     assert!(line.contains("IKE phase 1"), "{line}");
-    assert!(line.contains("aes256-sha256-ecp384"), "the error lists what we offered: {line}");
+    assert!(
+        line.contains("aes256-sha256-ecp384"),
+        "the error lists what we offered: {line}"
+    );
     restart_softether();
 }
 
@@ -489,7 +527,10 @@ fn l2tpns_cycle(user: &str, password: &str, auth: &str, expect_addr: Option<&str
         None => assert!(local.starts_with("198.19.20."), "{local}"),
     }
     let rtt = ping_avg(ns, &topo::L2_GW.to_string(), 5);
-    eprintln!("FIGURES l2tpns/{auth}: up in {:.2}s, RTT {rtt:.3} ms", c.started.elapsed().as_secs_f64());
+    eprintln!(
+        "FIGURES l2tpns/{auth}: up in {:.2}s, RTT {rtt:.3} ms",
+        c.started.elapsed().as_secs_f64()
+    );
     disconnect(ns, &scratch);
     let (code, _) = c.wait_exit(Duration::from_secs(10));
     assert_eq!(code, 0, "stderr:\n{}", c.stderr());

@@ -17,7 +17,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::net::UdpSocket;
 use tracing::{debug, info, trace, warn};
 
-use crate::api::{ConnectError, ErrorKind, Event, Stage, UpInfo};
+use crate::api::{ConnectError, ErrorKind, Stage, UpInfo};
 use crate::host::HostState;
 use crate::plan::Plan;
 use crate::{Ctx, Stop};
@@ -89,7 +89,6 @@ pub(crate) struct Conn<'a> {
     up: bool,
     rx: Vec<u8>,
     tx: Vec<u8>,
-    local_v4: Option<Ipv4Addr>,
 }
 
 fn ioerr(stage: Stage, what: &str, e: &io::Error) -> ConnectError {
@@ -100,7 +99,9 @@ fn ioerr(stage: Stage, what: &str, e: &io::Error) -> ConnectError {
     };
     let mut err = ConnectError::new(stage, kind, format!("{what}: {e}"));
     if e.kind() == io::ErrorKind::PermissionDenied {
-        err = err.with_hint("run l2sec as root or give it CAP_NET_ADMIN, CAP_NET_RAW and CAP_NET_BIND_SERVICE");
+        err = err.with_hint(
+            "run l2sec as root or give it CAP_NET_ADMIN, CAP_NET_RAW and CAP_NET_BIND_SERVICE",
+        );
     }
     err
 }
@@ -191,10 +192,6 @@ impl<'a> Conn<'a> {
             up: false,
             rx: vec![0; HEADROOM + MAX_PACKET + TAILROOM],
             tx: vec![0; HEADROOM + MAX_PACKET + TAILROOM],
-            local_v4: match local {
-                IpAddr::V4(a) => Some(a),
-                IpAddr::V6(_) => None,
-            },
         };
         match &plan.ike {
             Some(ike) => {
@@ -204,8 +201,12 @@ impl<'a> Conn<'a> {
                 let s4500 = bind_udp(local, 4500, SocketAddr::new(server, 4500))
                     .await
                     .map_err(|e| ioerr(Stage::IkePhase1, "cannot open the NAT-T socket", &e))?;
-                let l500 = s500.local_addr().map_err(|e| ioerr(Stage::IkePhase1, "socket", &e))?;
-                let l4500 = s4500.local_addr().map_err(|e| ioerr(Stage::IkePhase1, "socket", &e))?;
+                let l500 = s500
+                    .local_addr()
+                    .map_err(|e| ioerr(Stage::IkePhase1, "socket", &e))?;
+                let l4500 = s4500
+                    .local_addr()
+                    .map_err(|e| ioerr(Stage::IkePhase1, "socket", &e))?;
                 let init = Initiator::new(
                     ike.clone(),
                     l500,
@@ -216,7 +217,8 @@ impl<'a> Conn<'a> {
                 )
                 .map_err(|e| {
                     let hint = e.hint().map(str::to_string);
-                    let mut c = ConnectError::new(Stage::IkePhase1, ErrorKind::Config, e.to_string());
+                    let mut c =
+                        ConnectError::new(Stage::IkePhase1, ErrorKind::Config, e.to_string());
                     c.hint = hint;
                     c
                 })?;
@@ -245,7 +247,10 @@ impl<'a> Conn<'a> {
                         .map_err(|e| ioerr(Stage::L2tpTunnel, "cannot open the L2TP socket", &e))?,
                 };
                 conn.plain = Some(sock);
-                conn.enter(Stage::L2tpTunnel, format!("plain L2TP (no IPsec) {local} -> {server}"));
+                conn.enter(
+                    Stage::L2tpTunnel,
+                    format!("plain L2TP (no IPsec) {local} -> {server}"),
+                );
                 conn.lac.connect(now);
             }
         }
@@ -368,12 +373,20 @@ impl<'a> Conn<'a> {
         match from {
             Closing::Ppp => {
                 self.lac.close(now);
-                self.closing = Some((Closing::L2tp, (now + Duration::from_millis(1200)).min(end), end));
+                self.closing = Some((
+                    Closing::L2tp,
+                    (now + Duration::from_millis(1200)).min(end),
+                    end,
+                ));
             }
             Closing::L2tp => {
                 if let Some(i) = &mut self.ipsec {
                     i.init.close(now);
-                    self.closing = Some((Closing::Ike, (now + Duration::from_millis(500)).min(end), end));
+                    self.closing = Some((
+                        Closing::Ike,
+                        (now + Duration::from_millis(500)).min(end),
+                        end,
+                    ));
                 } else {
                     self.closing = Some((Closing::Ike, now, end));
                 }
@@ -407,10 +420,18 @@ impl<'a> Conn<'a> {
 
     fn ike_events(&mut self, now: Instant) -> Result<(), ConnectError> {
         loop {
-            let Some(i) = &mut self.ipsec else { return Ok(()) };
-            let Some(ev) = i.init.poll_event() else { return Ok(()) };
+            let Some(i) = &mut self.ipsec else {
+                return Ok(());
+            };
+            let Some(ev) = i.init.poll_event() else {
+                return Ok(());
+            };
             match ev {
-                l2sec_ike::Event::Phase1Done { proposal, nat, legacy } => {
+                l2sec_ike::Event::Phase1Done {
+                    proposal,
+                    nat,
+                    legacy,
+                } => {
                     i.ike_proposal = Some(proposal.clone());
                     let nat_s = if nat.local_behind_nat || nat.remote_behind_nat {
                         ", NAT detected"
@@ -424,16 +445,20 @@ impl<'a> Conn<'a> {
                             "the server chose a legacy IKE suite ({proposal}); ask its administrator for AES with SHA-2 and MODP-2048 or better"
                         ));
                     }
-                    self.ctx.stage(Stage::IkePhase1, format!("{proposal}{nat_s}"));
+                    self.ctx
+                        .stage(Stage::IkePhase1, format!("{proposal}{nat_s}"));
                     self.enter(Stage::QuickMode, "ESP transport mode, UDP/1701".into());
                 }
-                l2sec_ike::Event::ChildSaReady { sa, proposal, rekey } => {
+                l2sec_ike::Event::ChildSaReady { sa, proposal, .. } => {
                     let encap = sa.encap;
-                    let new = Sa::new(&sa, self.plan.policy, &mut l2sec_crypto::OsRng)
-                        .map_err(|e| self.fail(ErrorKind::Remote, format!("cannot install the ESP SA: {e}")))?;
+                    let new =
+                        Sa::new(&sa, self.plan.policy, &mut l2sec_crypto::OsRng).map_err(|e| {
+                            self.fail(ErrorKind::Remote, format!("cannot install the ESP SA: {e}"))
+                        })?;
                     let i = self.ipsec.as_mut().expect("ipsec present");
                     i.esp_proposal = Some(proposal.clone());
                     i.encap = encap;
+                    let first = i.esp.is_none();
                     if let Some(pair) = &mut i.esp {
                         pair.install(new);
                         i.retire_at = Some(now + REKEY_GRACE);
@@ -443,29 +468,38 @@ impl<'a> Conn<'a> {
                     }
                     if encap == Encapsulation::Raw && i.raw.is_none() {
                         i.raw = Some(open_raw_esp(self.server).map_err(|e| {
-                            ioerr(Stage::QuickMode, "cannot open a raw ESP socket (protocol 50)", &e)
-                                .with_hint("give l2sec CAP_NET_RAW, or set force_encap = true in [ipsec]")
+                            ioerr(
+                                Stage::QuickMode,
+                                "cannot open a raw ESP socket (protocol 50)",
+                                &e,
+                            )
+                            .with_hint(
+                                "give l2sec CAP_NET_RAW, or set force_encap = true in [ipsec]",
+                            )
                         })?);
                     }
-                    if !rekey {
+                    if first {
                         let how = match encap {
                             Encapsulation::Raw => "ESP",
                             Encapsulation::Udp { .. } => "ESP in UDP 4500",
                         };
-                        self.ctx.stage(Stage::QuickMode, format!("{proposal}, {how}"));
+                        self.ctx
+                            .stage(Stage::QuickMode, format!("{proposal}, {how}"));
                         self.enter(Stage::L2tpTunnel, "SCCRQ".into());
                         self.lac.connect(now);
                     }
                 }
                 l2sec_ike::Event::ChildSaDeleted { inbound_spi } => {
-                    let current = i.esp.as_ref().is_some_and(|p| p.current_spi_in() == inbound_spi);
-                    if current && self.closing.is_none() {
-                        return Err(self
-                            .fail(ErrorKind::Lost, "the server deleted the IPsec SA")
-                            .with_hint("the server ended the connection; reconnect (or set reconnect = true)"));
-                    }
+                    // The previous SA after a rekey, or the current one (IKE then negotiates a
+                    // new one; if the server is gone, DPD and the quick mode timeout say so).
                     if let Some(p) = &mut i.esp {
-                        p.retire_previous();
+                        if p.previous().is_some_and(|o| o.spi_in() == inbound_spi) {
+                            p.retire_previous();
+                        } else if p.current().spi_in() == inbound_spi {
+                            info!(
+                                "the server deleted the ESP SA {inbound_spi:#010x}; waiting for a new one"
+                            );
+                        }
                     }
                 }
                 l2sec_ike::Event::Warning(w) => self.ctx.warn(w),
@@ -483,7 +517,15 @@ impl<'a> Conn<'a> {
                     };
                     let kind = if i.esp.is_some() {
                         ErrorKind::Lost
-                    } else if e.is_auth() {
+                    } else if matches!(
+                        e,
+                        l2sec_ike::Error::AuthenticationFailed
+                            | l2sec_ike::Error::WrongPsk
+                            | l2sec_ike::Error::PskRejectedSilently
+                            | l2sec_ike::Error::BadSignature
+                            | l2sec_ike::Error::Certificate(_)
+                            | l2sec_ike::Error::IdentityMismatch { .. }
+                    ) {
                         ErrorKind::Auth
                     } else {
                         ErrorKind::Remote
@@ -501,9 +543,14 @@ impl<'a> Conn<'a> {
     fn l2tp_events(&mut self, now: Instant) -> Result<(), ConnectError> {
         while let Some(ev) = self.lac.poll_event() {
             match ev {
-                l2sec_l2tp::Event::TunnelUp { peer_host_name, peer_vendor, .. } => {
+                l2sec_l2tp::Event::TunnelUp {
+                    peer_host_name,
+                    peer_vendor,
+                    ..
+                } => {
                     let vendor = peer_vendor.map(|v| format!(", {v}")).unwrap_or_default();
-                    self.ctx.stage(Stage::L2tpTunnel, format!("LNS {peer_host_name}{vendor}"));
+                    self.ctx
+                        .stage(Stage::L2tpTunnel, format!("LNS {peer_host_name}{vendor}"));
                     if self.closing.is_none() {
                         self.enter(Stage::L2tpCall, "ICRQ".into());
                         let h = self
@@ -523,32 +570,29 @@ impl<'a> Conn<'a> {
                     if self.closing.is_some() {
                         continue;
                     }
-                    let auth = self.stage == Stage::Authentication;
-                    let kind = if auth {
-                        ErrorKind::Auth
-                    } else if self.up {
+                    if reason.is_authentication_failure() || self.stage == Stage::Authentication {
+                        // l2tpns answers bad credentials with a CDN only: let PPP say so.
+                        self.ppp.lower_layer_down(now);
+                        self.ppp_events(now)?;
+                    }
+                    let kind = if self.up {
                         ErrorKind::Lost
                     } else {
                         ErrorKind::Remote
                     };
-                    let mut c = self.fail(kind, reason.to_string());
-                    c.stage = if auth { Stage::Authentication } else { c.stage };
-                    if let Some(h) = reason.hint() {
-                        c.hint = Some(h.to_string());
-                    } else if auth {
-                        c.hint = Some("check user name and password in [ppp]".into());
-                    }
-                    return Err(c);
+                    return Err(self.fail(kind, reason.to_string()));
                 }
                 l2sec_l2tp::Event::TunnelDown { reason } => {
                     if self.closing.is_some() {
                         self.advance_close(Closing::L2tp, now);
                         continue;
                     }
-                    let kind = if self.up { ErrorKind::Lost } else { ErrorKind::Remote };
-                    let mut c = self.fail(kind, reason.to_string());
-                    c.hint = reason.hint().map(str::to_string);
-                    return Err(c);
+                    let kind = if self.up {
+                        ErrorKind::Lost
+                    } else {
+                        ErrorKind::Remote
+                    };
+                    return Err(self.fail(kind, reason.to_string()));
                 }
                 l2sec_l2tp::Event::TunnelClosed => {
                     if matches!(self.closing, Some((Closing::L2tp, _, _))) {
@@ -565,12 +609,14 @@ impl<'a> Conn<'a> {
         while let Some(ev) = self.ppp.poll_event() {
             match ev {
                 l2sec_ppp::Event::LcpUp { mru, peer_mru } => {
-                    self.ctx.stage(Stage::Lcp, format!("MRU {mru}, peer MRU {peer_mru}"));
+                    self.ctx
+                        .stage(Stage::Lcp, format!("MRU {mru}, peer MRU {peer_mru}"));
                     self.enter(Stage::Authentication, String::new());
                 }
                 l2sec_ppp::Event::AuthStarted { method } => {
                     if let Some(h) = self.session {
-                        self.lac.set_session_phase(h, l2sec_l2tp::Phase::Authenticating);
+                        self.lac
+                            .set_session_phase(h, l2sec_l2tp::Phase::Authentication);
                     }
                     self.enter(Stage::Authentication, format!("{method}"));
                 }
@@ -578,10 +624,16 @@ impl<'a> Conn<'a> {
                     if let Some(h) = self.session {
                         self.lac.set_session_phase(h, l2sec_l2tp::Phase::Network);
                     }
-                    self.ctx.stage(Stage::Authentication, format!("{method} accepted"));
+                    self.ctx
+                        .stage(Stage::Authentication, format!("{method} accepted"));
                     self.enter(Stage::Ipcp, String::new());
                 }
-                l2sec_ppp::Event::Up { local, peer, dns, mtu } => {
+                l2sec_ppp::Event::Up {
+                    local,
+                    peer,
+                    dns,
+                    mtu,
+                } => {
                     self.on_ppp_up(local, peer, dns, mtu)?;
                 }
                 l2sec_ppp::Event::Down { reason } => {
@@ -592,15 +644,24 @@ impl<'a> Conn<'a> {
                     if self.closing.is_some() {
                         continue;
                     }
-                    let kind = if reason.is_auth() {
+                    let auth = matches!(
+                        reason,
+                        l2sec_ppp::DownReason::AuthFailed { .. }
+                            | l2sec_ppp::DownReason::AuthResponseMismatch
+                            | l2sec_ppp::DownReason::AuthMethodRefused { .. }
+                            | l2sec_ppp::DownReason::AuthTimeout
+                    );
+                    let kind = if auth {
                         ErrorKind::Auth
                     } else if self.up {
                         ErrorKind::Lost
                     } else {
                         ErrorKind::Remote
                     };
-                    let mut c = self.fail(kind, reason.to_string());
-                    c.hint = reason.hint().map(str::to_string);
+                    let mut c = self.fail(kind, reason.to_string()).with_hint(reason.hint());
+                    if auth {
+                        c.stage = Stage::Authentication;
+                    }
                     return Err(c);
                 }
                 other => debug!("PPP event {other:?}"),
@@ -616,7 +677,8 @@ impl<'a> Conn<'a> {
         dns: Vec<Ipv4Addr>,
         ppp_mtu: u16,
     ) -> Result<(), ConnectError> {
-        self.ctx.stage(Stage::Ipcp, format!("address {local}, peer {peer}"));
+        self.ctx
+            .stage(Stage::Ipcp, format!("address {local}, peer {peer}"));
         self.enter(Stage::Host, String::new());
         let mtu = self.tunnel_mtu(ppp_mtu);
         let dns: Vec<IpAddr> = dns.into_iter().map(IpAddr::V4).collect();
@@ -733,12 +795,17 @@ impl<'a> Conn<'a> {
                     }
                     Out::Plain(a, b) => {
                         let s = self.plain.as_ref().expect("plain socket");
-                        s.try_send_to(&self.tx[a..b], SocketAddr::new(self.server, self.l2tp_peer_port))
+                        s.try_send_to(
+                            &self.tx[a..b],
+                            SocketAddr::new(self.server, self.l2tp_peer_port),
+                        )
                     }
                 };
                 match res {
                     Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => trace!("send buffer full: dropped"),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        trace!("send buffer full: dropped")
+                    }
                     Err(e) => debug!("send failed: {e}"),
                 }
                 Ok(())
@@ -751,10 +818,14 @@ impl<'a> Conn<'a> {
     // ---------------------------------------------------------------- input
 
     fn on_udp500(&mut self) -> Result<(), ConnectError> {
-        let Some(i) = &mut self.ipsec else { return Ok(()) };
+        let Some(i) = &mut self.ipsec else {
+            return Ok(());
+        };
         for _ in 0..BATCH {
             match i.s500.try_recv(&mut self.rx) {
-                Ok(n) => i.init.handle_datagram(Instant::now(), IkePort::Ike, &self.rx[..n]),
+                Ok(n) => i
+                    .init
+                    .handle_datagram(Instant::now(), IkePort::Ike, &self.rx[..n]),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     debug!("IKE socket: {e}");
@@ -767,7 +838,9 @@ impl<'a> Conn<'a> {
 
     fn on_udp4500(&mut self) -> Result<(), ConnectError> {
         for _ in 0..BATCH {
-            let Some(i) = &mut self.ipsec else { return Ok(()) };
+            let Some(i) = &mut self.ipsec else {
+                return Ok(());
+            };
             let n = match i.s4500.try_recv(&mut self.rx) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -787,7 +860,8 @@ impl<'a> Conn<'a> {
                 }
             };
             if kind == 1 {
-                i.init.handle_datagram(Instant::now(), IkePort::NatT, &self.rx[4..n]);
+                i.init
+                    .handle_datagram(Instant::now(), IkePort::NatT, &self.rx[4..n]);
             } else {
                 self.on_esp(0, n)?;
             }
@@ -808,7 +882,9 @@ impl<'a> Conn<'a> {
                     break;
                 }
             };
-            let Ok(r) = l2sec_esp::strip_ipv4_header(&self.rx[..n]) else { continue };
+            let Ok(r) = l2sec_esp::strip_ipv4_header(&self.rx[..n]) else {
+                continue;
+            };
             self.on_esp(r.start, r.end)?;
         }
         Ok(())
@@ -816,8 +892,12 @@ impl<'a> Conn<'a> {
 
     /// An ESP packet at `rx[a..b]`.
     fn on_esp(&mut self, a: usize, b: usize) -> Result<(), ConnectError> {
-        let Some(i) = &mut self.ipsec else { return Ok(()) };
-        let Some(pair) = &mut i.esp else { return Ok(()) };
+        let Some(i) = &mut self.ipsec else {
+            return Ok(());
+        };
+        let Some(pair) = &mut i.esp else {
+            return Ok(());
+        };
         let opened = match pair.open(&mut self.rx[a..b]) {
             Ok(o) => o,
             Err(e) => {
@@ -829,13 +909,14 @@ impl<'a> Conn<'a> {
             return Ok(());
         }
         let (pa, pb) = (a + opened.payload.start, a + opened.payload.end);
-        let inner = match l2sec_esp::udp::parse(&self.rx[pa..pb], l2sec_esp::udp::ChecksumCheck::Ignore) {
-            Ok(u) => u,
-            Err(e) => {
-                trace!("inner UDP dropped: {e}");
-                return Ok(());
-            }
-        };
+        let inner =
+            match l2sec_esp::udp::parse(&self.rx[pa..pb], l2sec_esp::udp::ChecksumCheck::Ignore) {
+                Ok(u) => u,
+                Err(e) => {
+                    trace!("inner UDP dropped: {e}");
+                    return Ok(());
+                }
+            };
         if inner.dst_port != L2TP_PORT {
             return Ok(());
         }
@@ -891,8 +972,13 @@ impl<'a> Conn<'a> {
     fn on_tun(&mut self) -> Result<(), ConnectError> {
         let Some(h) = self.session else { return Ok(()) };
         for _ in 0..BATCH {
-            let Some(tun) = self.host.tun() else { return Ok(()) };
-            let n = match tun.get_ref().read(&mut self.tx[HEADROOM..HEADROOM + MAX_PACKET]) {
+            let Some(tun) = self.host.tun() else {
+                return Ok(());
+            };
+            let n = match tun
+                .get_ref()
+                .read(&mut self.tx[HEADROOM..HEADROOM + MAX_PACKET])
+            {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -911,7 +997,10 @@ impl<'a> Conn<'a> {
             let l2h = self.lac.data_header_len(h);
             let off = HEADROOM - ph - l2h;
             self.tx[HEADROOM - ph..HEADROOM].copy_from_slice(&hdr[..ph]);
-            let len = match self.lac.write_data_header(h, &mut self.tx[off..HEADROOM + n], ph + n) {
+            let len = match self
+                .lac
+                .write_data_header(h, &mut self.tx[off..HEADROOM + n], ph + n)
+            {
                 Ok(l) => l,
                 Err(e) => {
                     warn!("L2TP data header: {e}");
@@ -934,7 +1023,12 @@ impl<'a> Conn<'a> {
                 Err(e) => return Err(self.fail(ErrorKind::Internal, e)),
             };
             let res = match out {
-                Out::Udp4500(a, b) => self.ipsec.as_ref().expect("ipsec").s4500.try_send(&self.tx[a..b]),
+                Out::Udp4500(a, b) => self
+                    .ipsec
+                    .as_ref()
+                    .expect("ipsec")
+                    .s4500
+                    .try_send(&self.tx[a..b]),
                 Out::Raw(a, b) => self
                     .ipsec
                     .as_ref()
@@ -942,11 +1036,10 @@ impl<'a> Conn<'a> {
                     .expect("raw socket")
                     .get_ref()
                     .send(&self.tx[a..b]),
-                Out::Plain(a, b) => self
-                    .plain
-                    .as_ref()
-                    .expect("plain socket")
-                    .try_send_to(&self.tx[a..b], SocketAddr::new(self.server, self.l2tp_peer_port)),
+                Out::Plain(a, b) => self.plain.as_ref().expect("plain socket").try_send_to(
+                    &self.tx[a..b],
+                    SocketAddr::new(self.server, self.l2tp_peer_port),
+                ),
             };
             if let Err(e) = res {
                 trace!("send: {e}");
@@ -977,7 +1070,9 @@ fn send_l2tp_buf(
 ) -> Result<Option<Out>, String> {
     match ipsec {
         Some(i) => {
-            let Some(pair) = &mut i.esp else { return Ok(None) };
+            let Some(pair) = &mut i.esp else {
+                return Ok(None);
+            };
             let sa = pair.current_mut();
             let udp_off = off - l2sec_esp::udp::HEADER_LEN;
             l2sec_esp::udp::write_header(
@@ -1013,9 +1108,17 @@ fn open_raw_esp(server: IpAddr) -> io::Result<AsyncFd<socket2::Socket>> {
     } else {
         socket2::Domain::IPV6
     };
-    let s = socket2::Socket::new(domain, socket2::Type::RAW, Some(socket2::Protocol::from(50)))?;
+    let s = socket2::Socket::new(
+        domain,
+        socket2::Type::RAW,
+        Some(socket2::Protocol::from(50)),
+    )?;
     s.set_nonblocking(true)?;
     s.connect(&SocketAddr::new(server, 0).into())?;
     debug!("raw ESP socket fd {}", s.as_raw_fd());
-    AsyncFd::new(s)
+    // SAFETY: the socket owns its descriptor, which stays open and is not replaced while the
+    // AsyncFd holds it (the AsyncFd owns the socket).
+    #[allow(unsafe_code)]
+    let fd = unsafe { AsyncFd::register(s)? };
+    Ok(fd)
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, watch};
 
@@ -112,7 +112,9 @@ fn nix_geteuid() -> u32 {
 async fn request(path: &Path, req: &Request) -> std::io::Result<String> {
     let stream = tokio::time::timeout(Duration::from_secs(3), UnixStream::connect(path))
         .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "control socket timed out"))??;
+        .map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "control socket timed out")
+        })??;
     let (r, mut w) = stream.into_split();
     let mut line = serde_json::to_string(req).map_err(std::io::Error::other)?;
     line.push('\n');
@@ -123,7 +125,9 @@ async fn request(path: &Path, req: &Request) -> std::io::Result<String> {
         BufReader::new(r).take(64 * 1024).read_line(&mut reply),
     )
     .await
-    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no reply on control socket"))??;
+    .map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::TimedOut, "no reply on control socket")
+    })??;
     Ok(reply)
 }
 
@@ -181,7 +185,10 @@ pub(crate) async fn serve(
         if UnixStream::connect(path).await.is_ok() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::AddrInUse,
-                format!("another l2sec connection is running (control socket {})", path.display()),
+                format!(
+                    "another l2sec connection is running (control socket {})",
+                    path.display()
+                ),
             ));
         }
         std::fs::remove_file(path)?;

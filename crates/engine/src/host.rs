@@ -46,7 +46,9 @@ impl HostState {
         }
         Some(match l2sec_netcfg::cleanup(&dir) {
             Ok(r) => format!("restored host changes left by an earlier run: {r}"),
-            Err(e) => format!("could not restore host changes left by an earlier run: {e}; try `l2sec cleanup`"),
+            Err(e) => format!(
+                "could not restore host changes left by an earlier run: {e}; try `l2sec cleanup`"
+            ),
         })
     }
 
@@ -64,7 +66,12 @@ impl HostState {
         if self.tun.is_none() {
             let tun = Tun::create(&self.ifname).map_err(|e| e.to_string())?;
             self.ifname = tun.name().to_string();
-            self.tun = Some(AsyncFd::new(tun).map_err(|e| format!("TUN device: {e}"))?);
+            // SAFETY: the Tun owns its descriptor, which stays open and is not replaced while
+            // the AsyncFd holds it (the AsyncFd owns the Tun).
+            #[allow(unsafe_code)]
+            let fd = unsafe { AsyncFd::register(tun) }
+                .map_err(|e| format!("TUN device: {}", std::io::Error::from(e)))?;
+            self.tun = Some(fd);
         }
         let routes = if plan.default_route {
             RoutePlan::Full
@@ -83,7 +90,11 @@ impl HostState {
             routes,
             dns: if plan.dns { dns.to_vec() } else { Vec::new() },
             search: plan.dns_search.clone(),
-            dns_mode: if plan.dns { DnsMode::Auto } else { DnsMode::Off },
+            dns_mode: if plan.dns {
+                DnsMode::Auto
+            } else {
+                DnsMode::Off
+            },
             mss_clamp: plan.mss_clamp && mtu < 1500,
             journal_dir: journal_dir(),
         };

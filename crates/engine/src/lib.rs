@@ -124,8 +124,12 @@ async fn resolve(server: &str) -> Result<IpAddr, ConnectError> {
         return Ok(ip);
     }
     let addrs = tokio::net::lookup_host((server, 500)).await.map_err(|e| {
-        ConnectError::new(Stage::Resolving, ErrorKind::Remote, format!("cannot resolve {server}: {e}"))
-            .with_hint("check the server name in the profile and the host's DNS")
+        ConnectError::new(
+            Stage::Resolving,
+            ErrorKind::Remote,
+            format!("cannot resolve {server}: {e}"),
+        )
+        .with_hint("check the server name in the profile and the host's DNS")
     })?;
     let mut v6 = None;
     for a in addrs {
@@ -135,7 +139,11 @@ async fn resolve(server: &str) -> Result<IpAddr, ConnectError> {
         v6.get_or_insert(a.ip());
     }
     v6.ok_or_else(|| {
-        ConnectError::new(Stage::Resolving, ErrorKind::Remote, format!("{server} has no address"))
+        ConnectError::new(
+            Stage::Resolving,
+            ErrorKind::Remote,
+            format!("{server} has no address"),
+        )
     })
 }
 
@@ -163,17 +171,19 @@ pub async fn run(
         .control_socket
         .clone()
         .unwrap_or_else(control::default_socket_path);
-    let _control = control::serve(&sock_path, status_rx, disc_tx).await.map_err(|e| {
-        let mut c = ConnectError::new(
-            Stage::Setup,
-            ErrorKind::Config,
-            format!("control socket {}: {e}", sock_path.display()),
-        );
-        if e.kind() == std::io::ErrorKind::AddrInUse {
-            c = c.with_hint("run `l2sec disconnect` first, or `l2sec status` to see it");
-        }
-        c
-    })?;
+    let _control = control::serve(&sock_path, status_rx, disc_tx)
+        .await
+        .map_err(|e| {
+            let mut c = ConnectError::new(
+                Stage::Setup,
+                ErrorKind::Config,
+                format!("control socket {}: {e}", sock_path.display()),
+            );
+            if e.kind() == std::io::ErrorKind::AddrInUse {
+                c = c.with_hint("run `l2sec disconnect` first, or `l2sec status` to see it");
+            }
+            c
+        })?;
     let mut ctx = Ctx {
         events,
         status: status_tx,
@@ -215,7 +225,11 @@ pub async fn run(
                 if !retry {
                     break Err(e);
                 }
-                attempt = if ctx.elapsed() > Duration::from_secs(120) { 1 } else { attempt + 1 };
+                attempt = if ctx.elapsed() > Duration::from_secs(120) {
+                    1
+                } else {
+                    attempt + 1
+                };
                 let delay = backoff(attempt);
                 ctx.status.send_modify(|s| s.reconnects += 1);
                 let _ = ctx.events.send(Event::Reconnecting {
@@ -258,8 +272,12 @@ mod tests {
 
     #[test]
     fn error_is_one_line_with_hint() {
-        let e = ConnectError::new(Stage::IkePhase1, ErrorKind::Remote, "no answer from 198.18.0.1")
-            .with_hint("check the server address");
+        let e = ConnectError::new(
+            Stage::IkePhase1,
+            ErrorKind::Remote,
+            "no answer from 198.18.0.1",
+        )
+        .with_hint("check the server address");
         assert_eq!(
             e.to_string(),
             "IKE phase 1: no answer from 198.18.0.1 — check the server address"

@@ -40,7 +40,10 @@ fn cfg_err(cause: impl Into<String>) -> ConnectError {
     ConnectError::new(Stage::Setup, ErrorKind::Config, cause)
 }
 
-fn ike_config(p: &Profile, warnings: &mut Vec<String>) -> Result<(l2sec_ike::Config, Policy), ConnectError> {
+fn ike_config(
+    p: &Profile,
+    warnings: &mut Vec<String>,
+) -> Result<(l2sec_ike::Config, Policy), ConnectError> {
     let ip = &p.ipsec;
     let mut cfg = l2sec_ike::Config::default();
     // A weak algorithm is allowed only when the profile names it.
@@ -81,19 +84,35 @@ fn ike_config(p: &Profile, warnings: &mut Vec<String>) -> Result<(l2sec_ike::Con
     }
     cfg.policy = policy;
     cfg.auth = match (&ip.psk, &ip.cert) {
-        (Some(psk), _) => l2sec_ike::Auth::Psk(zeroize::Zeroizing::new(psk.expose().as_bytes().to_vec())),
+        (Some(psk), _) => {
+            l2sec_ike::Auth::Psk(zeroize::Zeroizing::new(psk.expose().as_bytes().to_vec()))
+        }
         (None, Some(cert)) => {
             let key = ip.key.as_ref().ok_or_else(|| {
-                cfg_err("[ipsec] cert is set but key is not").with_hint("add key = \"/path/to/client.key\" to [ipsec]")
+                cfg_err("[ipsec] cert is set but key is not")
+                    .with_hint("add key = \"/path/to/client.key\" to [ipsec]")
             })?;
             let ca = ip.ca.as_ref().ok_or_else(|| {
                 cfg_err("[ipsec] cert is set but ca is not")
                     .with_hint("add ca = \"/path/to/ca.pem\" to [ipsec]: the server's certificate is checked against it")
             })?;
-            l2sec_ike::Auth::Cert(
-                l2sec_ike::CertAuth::load(cert, key, ca, ip.remote_id.as_deref())
-                    .map_err(|e| cfg_err(format!("[ipsec] certificates: {e}")))?,
+            let read = |path: &std::path::Path, what: &str| {
+                std::fs::read(path).map_err(|e| {
+                    cfg_err(format!(
+                        "[ipsec] cannot read {what} {}: {e}",
+                        path.display()
+                    ))
+                })
+            };
+            let remote_id = ip.remote_id.as_deref().map(parse_remote_id);
+            let auth = l2sec_ike::CertAuth::from_pem_or_der(
+                &read(cert, "cert")?,
+                zeroize::Zeroizing::new(read(key, "key")?).as_slice(),
+                &read(ca, "ca")?,
+                remote_id,
             )
+            .map_err(|e| cfg_err(format!("[ipsec] certificates: {e}")))?;
+            l2sec_ike::Auth::Cert(auth)
         }
         (None, None) => {
             return Err(cfg_err("[ipsec] needs a pre-shared key or a certificate")
@@ -119,7 +138,7 @@ fn ike_config(p: &Profile, warnings: &mut Vec<String>) -> Result<(l2sec_ike::Con
         _ => None,
     };
     if let Some(id) = &ip.local_id {
-        cfg.local_id = Some(l2sec_ike::Identity::parse(id).map_err(|e| cfg_err(format!("[ipsec] local_id: {e}")))?);
+        cfg.local_id = Some(parse_local_id(id)?);
     }
     cfg.force_encap = ip.force_encap;
     if let Some(d) = ip.dpd_interval {
@@ -132,6 +151,34 @@ fn ike_config(p: &Profile, warnings: &mut Vec<String>) -> Result<(l2sec_ike::Con
         cfg.esp_lifetime = d;
     }
     Ok((cfg, policy))
+}
+
+/// `remote_id` in a profile: an IP address, a distinguished name (`C=XX, O=..., CN=...`) or a
+/// host name.
+fn parse_remote_id(s: &str) -> l2sec_ike::RemoteId {
+    if let Ok(ip) = s.parse() {
+        l2sec_ike::RemoteId::Ip(ip)
+    } else if s.contains('=') {
+        l2sec_ike::RemoteId::Dn(s.to_string())
+    } else {
+        l2sec_ike::RemoteId::Fqdn(s.to_string())
+    }
+}
+
+/// `local_id` in a profile: an IPv4 address, `user@domain` or a host name.
+fn parse_local_id(s: &str) -> Result<l2sec_ike::Identity, ConnectError> {
+    if let Ok(ip) = s.parse() {
+        Ok(l2sec_ike::Identity::Ipv4(ip))
+    } else if s.contains('=') {
+        Err(cfg_err(format!(
+            "[ipsec] local_id `{s}` looks like a distinguished name"
+        ))
+        .with_hint("with certificates the identity is the certificate's subject: remove local_id"))
+    } else if s.contains('@') {
+        Ok(l2sec_ike::Identity::UserFqdn(s.to_string()))
+    } else {
+        Ok(l2sec_ike::Identity::Fqdn(s.to_string()))
+    }
 }
 
 impl Plan {
@@ -158,12 +205,18 @@ impl Plan {
             l2tp.hello_interval = d;
         }
         let user = p.ppp.user.clone().ok_or_else(|| {
-            cfg_err("[ppp] user is not set").with_hint("add user = \"name\" to [ppp], or pass --user")
+            cfg_err("[ppp] user is not set")
+                .with_hint("add user = \"name\" to [ppp], or pass --user")
         })?;
         let password = p.ppp.password.as_ref().ok_or_else(|| {
-            cfg_err("[ppp] no password").with_hint("set password_file in [ppp] or run on a terminal to be asked")
+            cfg_err("[ppp] no password")
+                .with_hint("set password_file in [ppp] or run on a terminal to be asked")
         })?;
-        let mut ppp = l2sec_ppp::Config::new(user, zeroize::Zeroizing::new(password.expose().to_string()));
+        let mut ppp = l2sec_ppp::Config {
+            user,
+            password: zeroize::Zeroizing::new(password.expose().to_string()),
+            ..l2sec_ppp::Config::default()
+        };
         ppp.auth = p
             .ppp
             .auth
@@ -201,7 +254,11 @@ impl Plan {
             policy,
             l2tp,
             ppp,
-            ifname: p.network.interface.clone().unwrap_or_else(|| "l2sec0".into()),
+            ifname: p
+                .network
+                .interface
+                .clone()
+                .unwrap_or_else(|| "l2sec0".into()),
             default_route: p.network.default_route,
             routes,
             dns: p.network.dns,

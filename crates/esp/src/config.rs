@@ -17,6 +17,18 @@ pub struct DirectionKeys {
     pub auth_key: Zeroizing<Vec<u8>>,
 }
 
+impl DirectionKeys {
+    /// Keys of one direction from borrowed slices (copied into zeroizing storage).
+    #[must_use]
+    pub fn new(spi: u32, enc_key: &[u8], auth_key: &[u8]) -> Self {
+        Self {
+            spi,
+            enc_key: Zeroizing::new(enc_key.to_vec()),
+            auth_key: Zeroizing::new(auth_key.to_vec()),
+        }
+    }
+}
+
 impl core::fmt::Debug for DirectionKeys {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("DirectionKeys")

@@ -1,0 +1,687 @@
+//! The initiator against a small in-memory IKEv1 responder (PSK main mode + quick mode) on a
+//! virtual clock: happy path with key agreement, wrong PSK, silence, NO-PROPOSAL-CHOSEN, DPD,
+//! deletes, close.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use l2sec_crypto::{DhGroup, DhKeyPair, HashAlg, Rng, TestRng};
+use l2sec_ike::keys::{self, Phase1Keys};
+use l2sec_ike::wire::{
+    self, DeletePayload, Header, IdPayload, Message, NotifyPayload, Packet, Payload, SaPayload,
+    exchange, flags, notify_type, payload_type,
+};
+use l2sec_ike::{
+    Config, Error, Event, IkePort, Initiator, Transmit, parse_esp_proposal, parse_ike_proposal,
+};
+
+const RFC3947: [u8; 16] = [
+    0x4a, 0x13, 0x1c, 0x81, 0x07, 0x03, 0x58, 0x45, 0x5c, 0x57, 0x28, 0xf2, 0x0e, 0x95, 0x45, 0x2f,
+];
+const DPD: [u8; 16] = [
+    0xaf, 0xca, 0xd7, 0x13, 0x68, 0xa1, 0xf1, 0xc9, 0x6b, 0x86, 0x96, 0xfc, 0x77, 0x57, 0x01, 0x00,
+];
+
+#[derive(Default, Clone, Copy)]
+struct Quirks {
+    /// Send a HASH_R computed with a wrong key.
+    bad_hash_r: bool,
+    /// Like SoftEther with a wrong PSK: answer MM5 by repeating MM4.
+    repeat_mm4: bool,
+    /// Refuse quick mode with an encrypted NO-PROPOSAL-CHOSEN.
+    refuse_qm: bool,
+}
+
+/// Quick mode in progress: msg id, iv, ni, nr, their spi, our spi.
+type QmState = (u32, Vec<u8>, Vec<u8>, Vec<u8>, u32, u32);
+
+struct Responder {
+    psk: Vec<u8>,
+    rng: TestRng,
+    quirks: Quirks,
+    ic: [u8; 8],
+    rc: [u8; 8],
+    sai_b: Vec<u8>,
+    hash: HashAlg,
+    cipher: l2sec_crypto::CipherAlg,
+    group: DhGroup,
+    dh: Option<DhKeyPair>,
+    gxi: Vec<u8>,
+    ni: Vec<u8>,
+    nr: Vec<u8>,
+    keys: Option<Phase1Keys>,
+    iv: Vec<u8>,
+    mm4: Vec<u8>,
+    qm: Option<QmState>,
+    /// Keys of the finished child: (spi the initiator sends to, keymat).
+    child: Option<(u32, Vec<u8>, u32, Vec<u8>)>,
+}
+
+fn hashed(keys: &Phase1Keys, parts: &[&[u8]], rest: &[Payload]) -> (u8, Vec<u8>) {
+    let (first, body) = wire::emit_payloads(rest);
+    let mut all = parts.to_vec();
+    all.push(&body);
+    let h = keys.auth_hash(&all);
+    let mut out = vec![first, 0];
+    out.extend_from_slice(&((4 + h.len()) as u16).to_be_bytes());
+    out.extend_from_slice(&h);
+    out.extend_from_slice(&body);
+    (payload_type::HASH, out)
+}
+
+fn seal(keys: &Phase1Keys, iv: &[u8], mut h: Header, chain: (u8, Vec<u8>)) -> (Vec<u8>, Vec<u8>) {
+    let ct = keys::encrypt(keys.cipher, &keys.enc_key, iv, &chain.1).unwrap();
+    h.next_payload = chain.0;
+    h.flags = flags::ENCRYPTION;
+    let mut out = Vec::new();
+    h.emit(28 + ct.len(), &mut out);
+    out.extend_from_slice(&ct);
+    let bl = keys.cipher.block_len();
+    (out, ct[ct.len() - bl..].to_vec())
+}
+
+fn open(keys: &Phase1Keys, iv: &[u8], data: &[u8]) -> (Vec<Payload>, Vec<u8>, Vec<u8>) {
+    let p = Packet::new_checked(data).unwrap();
+    let plain = keys::decrypt(keys.cipher, &keys.enc_key, iv, p.body()).unwrap();
+    let raws = wire::collect_payloads(&plain, p.next_payload()).unwrap();
+    let payloads = raws.iter().map(|r| Payload::parse(r).unwrap()).collect();
+    let bl = keys.cipher.block_len();
+    let after_hash = raws
+        .first()
+        .map(|h| plain[h.end..raws.last().unwrap().end].to_vec())
+        .unwrap_or_default();
+    (
+        payloads,
+        p.body()[p.body().len() - bl..].to_vec(),
+        after_hash,
+    )
+}
+
+impl Responder {
+    fn new(psk: &[u8], quirks: Quirks) -> Self {
+        Self {
+            psk: psk.to_vec(),
+            rng: TestRng::new(99),
+            quirks,
+            ic: [0; 8],
+            rc: [0; 8],
+            sai_b: Vec::new(),
+            hash: HashAlg::Sha1,
+            cipher: l2sec_crypto::CipherAlg::TripleDesCbc,
+            group: DhGroup::Modp1024,
+            dh: None,
+            gxi: Vec::new(),
+            ni: Vec::new(),
+            nr: Vec::new(),
+            keys: None,
+            iv: Vec::new(),
+            mm4: Vec::new(),
+            qm: None,
+            child: None,
+        }
+    }
+
+    fn header(&self, exch: u8, mid: u32) -> Header {
+        Header {
+            initiator_cookie: self.ic,
+            responder_cookie: self.rc,
+            next_payload: 0,
+            exchange: exch,
+            flags: 0,
+            message_id: mid,
+        }
+    }
+
+    /// Handles one message from the initiator and returns the answers.
+    fn handle(&mut self, data: &[u8]) -> Vec<Vec<u8>> {
+        let p = Packet::new_checked(data).unwrap();
+        match (p.exchange(), p.flags() & flags::ENCRYPTION != 0) {
+            (exchange::MAIN, false) if p.responder_cookie() == [0; 8] => {
+                let m = Message::parse(data).unwrap();
+                self.ic = p.initiator_cookie();
+                self.rng.fill(&mut self.rc);
+                let Payload::Sa(sa) = &m.payloads[0] else {
+                    panic!("mm1 without sa")
+                };
+                sa.emit(&mut self.sai_b);
+                let t = sa.proposals[0].transforms[0].clone();
+                let a = |k| t.attr(k).unwrap().as_u64().unwrap() as u16;
+                self.cipher = l2sec_crypto::CipherAlg::from_ike(
+                    a(1),
+                    t.attr(14).map(|x| x.as_u64().unwrap() as u16),
+                )
+                .unwrap();
+                self.hash = HashAlg::from_ike(a(2)).unwrap();
+                self.group = DhGroup::from_id(a(4)).unwrap();
+                let mut chosen = sa.clone();
+                chosen.proposals[0].transforms = vec![t];
+                let payloads = vec![
+                    Payload::Sa(chosen),
+                    Payload::VendorId(RFC3947.to_vec()),
+                    Payload::VendorId(DPD.to_vec()),
+                ];
+                vec![
+                    Message {
+                        header: self.header(exchange::MAIN, 0),
+                        payloads,
+                    }
+                    .emit(),
+                ]
+            }
+            (exchange::MAIN, false) => {
+                let m = Message::parse(data).unwrap();
+                for pl in &m.payloads {
+                    match pl {
+                        Payload::Ke(k) => self.gxi = k.clone(),
+                        Payload::Nonce(n) => self.ni = n.clone(),
+                        _ => {}
+                    }
+                }
+                let dh = DhKeyPair::generate(self.group, &mut self.rng).unwrap();
+                self.nr = vec![5; 24];
+                let gxy = dh.compute_shared(&self.gxi).unwrap();
+                let skeyid = keys::skeyid_psk(self.hash, &self.psk, &self.ni, &self.nr);
+                let k =
+                    Phase1Keys::derive(self.hash, self.cipher, skeyid, &gxy, &self.ic, &self.rc);
+                self.iv = keys::initial_iv(
+                    self.hash,
+                    &self.gxi,
+                    dh.public_value(),
+                    self.cipher.block_len(),
+                );
+                let payloads = vec![
+                    Payload::Ke(dh.public_value().to_vec()),
+                    Payload::Nonce(self.nr.clone()),
+                    Payload::NatD {
+                        draft: false,
+                        hash: vec![1; self.hash.output_len()],
+                    },
+                    Payload::NatD {
+                        draft: false,
+                        hash: vec![2; self.hash.output_len()],
+                    },
+                ];
+                self.keys = Some(k);
+                self.dh = Some(dh);
+                self.mm4 = Message {
+                    header: self.header(exchange::MAIN, 0),
+                    payloads,
+                }
+                .emit();
+                vec![self.mm4.clone()]
+            }
+            (exchange::MAIN, true) => {
+                if self.quirks.repeat_mm4 {
+                    return vec![self.mm4.clone()];
+                }
+                let k = self.keys.as_ref().unwrap();
+                let (payloads, iv, _) = open(k, &self.iv, data);
+                let Payload::Id(idii) = &payloads[0] else {
+                    panic!("mm5 without id")
+                };
+                let Payload::Hash(hash_i) = &payloads[1] else {
+                    panic!("mm5 without hash")
+                };
+                let gxr = self.dh.as_ref().unwrap().public_value().to_vec();
+                let expect = l2sec_crypto::prf(
+                    self.hash,
+                    &k.skeyid,
+                    &[
+                        &self.gxi,
+                        &gxr,
+                        &self.ic,
+                        &self.rc,
+                        &self.sai_b,
+                        &idii.to_bytes(),
+                    ],
+                );
+                assert_eq!(&expect[..], &hash_i[..], "hash_i");
+                assert!(payloads.iter().any(
+                    |p| matches!(p, Payload::Notify(n) if n.kind == notify_type::INITIAL_CONTACT)
+                ));
+                let idir = IdPayload {
+                    id_type: 1,
+                    protocol: 0,
+                    port: 0,
+                    data: vec![0, 0, 0, 0],
+                };
+                let skey: &[u8] = if self.quirks.bad_hash_r {
+                    b"other"
+                } else {
+                    &k.skeyid
+                };
+                let hash_r = l2sec_crypto::prf(
+                    self.hash,
+                    skey,
+                    &[
+                        &gxr,
+                        &self.gxi,
+                        &self.rc,
+                        &self.ic,
+                        &self.sai_b,
+                        &idir.to_bytes(),
+                    ],
+                );
+                let (msg, iv) = seal(
+                    k,
+                    &iv,
+                    self.header(exchange::MAIN, 0),
+                    wire::emit_payloads(&[Payload::Id(idir), Payload::Hash(hash_r.to_vec())]),
+                );
+                self.iv = iv;
+                vec![msg]
+            }
+            (exchange::QUICK, true) => self.quick(data),
+            _ => Vec::new(),
+        }
+    }
+
+    fn quick(&mut self, data: &[u8]) -> Vec<Vec<u8>> {
+        let p = Packet::new_checked(data).unwrap();
+        let mid = p.message_id();
+        let k = self.keys.as_ref().unwrap();
+        if let Some((qid, qiv, ni, nr, their, ours)) = self.qm.clone() {
+            if qid == mid {
+                let (payloads, _, _) = open(k, &qiv, data);
+                let Payload::Hash(h3) = &payloads[0] else {
+                    panic!("qm3 without hash")
+                };
+                assert_eq!(
+                    &k.auth_hash(&[&[0], &mid.to_be_bytes(), &ni, &nr])[..],
+                    &h3[..],
+                    "hash(3)"
+                );
+                let len = 20 + 20;
+                let km_in = keys::keymat(self.hash, &k.skeyid_d, None, 3, ours, &ni, &nr, len);
+                let km_out = keys::keymat(self.hash, &k.skeyid_d, None, 3, their, &ni, &nr, len);
+                self.child = Some((ours, km_in.to_vec(), their, km_out.to_vec()));
+                return Vec::new();
+            }
+        }
+        let iv = keys::exchange_iv(self.hash, &self.iv, mid, self.cipher.block_len());
+        let (payloads, next_iv, after_hash) = open(k, &iv, data);
+        let Payload::Hash(h1) = &payloads[0] else {
+            panic!("qm1 without hash")
+        };
+        assert_eq!(
+            &k.auth_hash(&[&mid.to_be_bytes(), &after_hash])[..],
+            &h1[..],
+            "hash(1)"
+        );
+        if self.quirks.refuse_qm {
+            let n = Payload::Notify(NotifyPayload {
+                doi: 1,
+                protocol: 3,
+                kind: notify_type::NO_PROPOSAL_CHOSEN,
+                spi: vec![],
+                data: vec![],
+            });
+            return vec![self.informational(vec![n])];
+        }
+        let mut sa: SaPayload = payloads
+            .iter()
+            .find_map(|p| {
+                if let Payload::Sa(s) = p {
+                    Some(s.clone())
+                } else {
+                    None
+                }
+            })
+            .unwrap();
+        let ni = payloads
+            .iter()
+            .find_map(|p| {
+                if let Payload::Nonce(n) = p {
+                    Some(n.clone())
+                } else {
+                    None
+                }
+            })
+            .unwrap();
+        let ids: Vec<Payload> = payloads
+            .iter()
+            .filter(|p| matches!(p, Payload::Id(_)))
+            .cloned()
+            .collect();
+        let their = u32::from_be_bytes(sa.proposals[0].spi.clone().try_into().unwrap());
+        let t = sa.proposals[0].transforms[0].clone();
+        assert_eq!(
+            t.attr(4).unwrap().as_u64(),
+            Some(4),
+            "udp-encapsulated transport after the nat-t float"
+        );
+        let ours: u32 = 0x0bad_cafe;
+        sa.proposals[0].spi = ours.to_be_bytes().to_vec();
+        sa.proposals[0].transforms = vec![t];
+        let nr = vec![9u8; 16];
+        let mut rest = vec![Payload::Sa(sa), Payload::Nonce(nr.clone())];
+        rest.extend(ids);
+        // RESPONDER-LIFETIME: 1200 s.
+        let mut life = Vec::new();
+        wire::Attribute::basic(1, 1).emit(&mut life);
+        wire::Attribute::basic(2, 1200).emit(&mut life);
+        rest.push(Payload::Notify(NotifyPayload {
+            doi: 1,
+            protocol: 3,
+            kind: notify_type::RESPONDER_LIFETIME,
+            spi: ours.to_be_bytes().to_vec(),
+            data: life,
+        }));
+        let chain = hashed(k, &[&mid.to_be_bytes(), &ni], &rest);
+        let (msg, iv) = seal(k, &next_iv, self.header(exchange::QUICK, mid), chain);
+        self.qm = Some((mid, iv, ni, nr, their, ours));
+        vec![msg]
+    }
+
+    fn informational(&mut self, payloads: Vec<Payload>) -> Vec<u8> {
+        let k = self.keys.as_ref().unwrap();
+        let mid: u32 = 0x1234_5678;
+        let iv = keys::exchange_iv(self.hash, &self.iv, mid, self.cipher.block_len());
+        let chain = hashed(k, &[&mid.to_be_bytes()], &payloads);
+        seal(k, &iv, self.header(exchange::INFORMATIONAL, mid), chain).0
+    }
+
+    fn read_informational(&self, data: &[u8]) -> Vec<Payload> {
+        let p = Packet::new_checked(data).unwrap();
+        assert_eq!(p.exchange(), exchange::INFORMATIONAL);
+        let k = self.keys.as_ref().unwrap();
+        let iv = keys::exchange_iv(self.hash, &self.iv, p.message_id(), self.cipher.block_len());
+        let (payloads, _, after) = open(k, &iv, data);
+        let Payload::Hash(h) = &payloads[0] else {
+            panic!("informational without hash")
+        };
+        assert_eq!(
+            &k.auth_hash(&[&p.message_id().to_be_bytes(), &after])[..],
+            &h[..]
+        );
+        payloads[1..].to_vec()
+    }
+}
+
+fn config() -> Config {
+    let mut c = Config::with_psk(b"secret");
+    c.ike_proposals = vec![parse_ike_proposal("3des-sha1-modp1024").unwrap()];
+    c.esp_proposals = vec![parse_esp_proposal("aes128-sha1").unwrap()];
+    c
+}
+
+fn initiator(cfg: Config, now: Instant) -> Initiator {
+    Initiator::new(
+        cfg,
+        "198.18.0.2:500".parse::<SocketAddr>().unwrap(),
+        "198.18.0.1:500".parse().unwrap(),
+        (4500, 4500),
+        Box::new(TestRng::new(1)),
+        now,
+    )
+    .unwrap()
+}
+
+/// Exchanges messages until both sides are quiet; returns the initiator's events.
+fn pump(i: &mut Initiator, r: &mut Responder, now: Instant) -> Vec<Event> {
+    let mut events = Vec::new();
+    for _ in 0..20 {
+        let mut sent = false;
+        while let Some(Transmit {
+            port,
+            data,
+            keepalive,
+        }) = i.poll_transmit(now)
+        {
+            assert!(!keepalive);
+            sent = true;
+            for answer in r.handle(&data) {
+                i.handle_datagram(now, port, &answer);
+            }
+        }
+        while let Some(e) = i.poll_event() {
+            events.push(e);
+        }
+        if !sent {
+            break;
+        }
+    }
+    events
+}
+
+#[test]
+fn main_and_quick_mode_agree_on_keys() {
+    let now = Instant::now();
+    let mut i = initiator(config(), now);
+    let mut r = Responder::new(b"secret", Quirks::default());
+    let events = pump(&mut i, &mut r, now);
+    assert_eq!(i.current_port(), IkePort::NatT);
+    let Event::Phase1Done {
+        proposal,
+        nat,
+        legacy,
+    } = &events[0]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!(proposal, "3des-sha1-modp1024");
+    assert!(*legacy && nat.encap && nat.local_behind_nat && nat.remote_behind_nat);
+    let sa = events
+        .iter()
+        .find_map(|e| {
+            if let Event::ChildSaReady {
+                sa,
+                proposal,
+                rekey: false,
+            } = e
+            {
+                Some((sa, proposal))
+            } else {
+                None
+            }
+        })
+        .expect("child sa");
+    assert_eq!(sa.1, "aes128-sha1");
+    let (sa, _) = sa;
+    let (r_in_spi, r_in, r_out_spi, r_out) =
+        r.child.clone().expect("responder finished quick mode");
+    // Our outbound = the responder's inbound; key order: encryption then integrity.
+    assert_eq!(sa.outbound.spi, r_in_spi);
+    assert_eq!(sa.inbound.spi, r_out_spi);
+    assert_eq!(&sa.outbound.enc_key[..], &r_in[..16]);
+    assert_eq!(&sa.outbound.auth_key[..], &r_in[16..36]);
+    assert_eq!(&sa.inbound.enc_key[..], &r_out[..16]);
+    assert_eq!(&sa.inbound.auth_key[..], &r_out[16..36]);
+    assert_eq!(sa.lifetime_secs, Some(1200), "responder-lifetime honoured");
+    assert!(matches!(
+        sa.encap,
+        l2sec_esp::Encapsulation::Udp {
+            local_port: 4500,
+            remote_port: 4500
+        }
+    ));
+
+    // DPD from the server is answered.
+    let ping = r.informational(vec![Payload::Notify(NotifyPayload {
+        doi: 1,
+        protocol: 1,
+        kind: notify_type::R_U_THERE,
+        spi: [r.ic, r.rc].concat(),
+        data: 7u32.to_be_bytes().to_vec(),
+    })]);
+    i.handle_datagram(now, IkePort::NatT, &ping);
+    let ack = i.poll_transmit(now).expect("dpd ack");
+    let p = r.read_informational(&ack.data);
+    assert!(
+        matches!(&p[0], Payload::Notify(n) if n.kind == notify_type::R_U_THERE_ACK && n.data == 7u32.to_be_bytes())
+    );
+
+    // Our own DPD after the interval, and keepalives on 4500.
+    let later = now + Duration::from_secs(31);
+    i.handle_timeout(later);
+    let mut saw_keepalive = false;
+    let mut saw_dpd = false;
+    while let Some(t) = i.poll_transmit(later) {
+        if t.keepalive {
+            assert_eq!(t.data, [0xFF]);
+            saw_keepalive = true;
+        } else {
+            let p = r.read_informational(&t.data);
+            saw_dpd |= matches!(&p[0], Payload::Notify(n) if n.kind == notify_type::R_U_THERE);
+        }
+    }
+    assert!(saw_keepalive && saw_dpd);
+
+    // Close: delete ESP, then ISAKMP, then Closed.
+    i.close(later);
+    let d1 = r.read_informational(&i.poll_transmit(later).unwrap().data);
+    assert!(
+        matches!(&d1[0], Payload::Delete(DeletePayload { protocol: 3, spis, .. }) if spis[0] == sa.inbound.spi.to_be_bytes())
+    );
+    let d2 = r.read_informational(&i.poll_transmit(later).unwrap().data);
+    assert!(matches!(
+        &d2[0],
+        Payload::Delete(DeletePayload {
+            protocol: 1,
+            spi_size: 16,
+            ..
+        })
+    ));
+    assert!(matches!(i.poll_event(), Some(Event::Closed)));
+}
+
+#[test]
+fn server_delete_of_ike_sa_is_terminal() {
+    let now = Instant::now();
+    let mut i = initiator(config(), now);
+    let mut r = Responder::new(b"secret", Quirks::default());
+    pump(&mut i, &mut r, now);
+    let d = r.informational(vec![Payload::Delete(DeletePayload {
+        doi: 1,
+        protocol: 1,
+        spi_size: 16,
+        spis: vec![[r.ic, r.rc].concat()],
+    })]);
+    i.handle_datagram(now, IkePort::NatT, &d);
+    assert!(matches!(
+        i.poll_event(),
+        Some(Event::Failed(Error::Deleted))
+    ));
+}
+
+#[test]
+fn wrong_hash_r_is_wrong_psk() {
+    let now = Instant::now();
+    let mut i = initiator(config(), now);
+    let mut r = Responder::new(
+        b"secret",
+        Quirks {
+            bad_hash_r: true,
+            ..Quirks::default()
+        },
+    );
+    let events = pump(&mut i, &mut r, now);
+    assert!(
+        matches!(events.last(), Some(Event::Failed(Error::WrongPsk))),
+        "{events:?}"
+    );
+    if let Some(Event::Failed(e)) = events.last() {
+        assert!(e.hint().unwrap().contains("pre-shared key"));
+    }
+}
+
+#[test]
+fn repeated_mm4_is_reported_as_wrong_psk() {
+    let now = Instant::now();
+    let mut i = initiator(config(), now);
+    let mut r = Responder::new(
+        b"secret",
+        Quirks {
+            repeat_mm4: true,
+            ..Quirks::default()
+        },
+    );
+    let mut events = pump(&mut i, &mut r, now);
+    // The initiator resends MM5 once; the second repeat of MM4 ends it.
+    events.extend(pump(&mut i, &mut r, now));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Failed(Error::PskRejectedSilently))),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn no_proposal_chosen_in_quick_mode() {
+    let now = Instant::now();
+    let mut i = initiator(config(), now);
+    let mut r = Responder::new(
+        b"secret",
+        Quirks {
+            refuse_qm: true,
+            ..Quirks::default()
+        },
+    );
+    let events = pump(&mut i, &mut r, now);
+    let Some(Event::Failed(e)) = events.last() else {
+        panic!("{events:?}")
+    };
+    assert!(matches!(e, Error::NoProposalChosen { phase: 2, .. }));
+    assert!(e.to_string().contains("aes128-sha1"), "{e}");
+}
+
+#[test]
+fn silent_server_times_out_listing_the_offer() {
+    let start = Instant::now();
+    let mut i = initiator(Config::with_psk(b"secret"), start);
+    let mut sent = 0;
+    let mut now = start;
+    loop {
+        while i.poll_transmit(now).is_some() {
+            sent += 1;
+        }
+        if let Some(Event::Failed(e)) = i.poll_event() {
+            assert!(
+                matches!(
+                    e,
+                    Error::NoResponse {
+                        stage: "main mode message 1",
+                        tries: 5,
+                        ..
+                    }
+                ),
+                "{e}"
+            );
+            assert!(e.to_string().contains("aes256-sha256-modp2048"), "{e}");
+            assert!(e.hint().unwrap().contains("softether"));
+            break;
+        }
+        now = i.poll_timeout().expect("a retransmission timer");
+        i.handle_timeout(now);
+    }
+    assert_eq!(sent, 5);
+    // 1 + 2 + 4 + 8 + 16 s of backoff.
+    assert_eq!(now - start, Duration::from_secs(31));
+}
+
+#[test]
+fn weak_explicit_proposal_needs_policy() {
+    let mut c = Config::with_psk(b"k");
+    c.ike_proposals = vec![parse_ike_proposal("des-md5-modp768").unwrap()];
+    let r = Initiator::new(
+        c,
+        "198.18.0.2:500".parse().unwrap(),
+        "198.18.0.1:500".parse().unwrap(),
+        (4500, 4500),
+        Box::new(TestRng::new(1)),
+        Instant::now(),
+    );
+    assert!(matches!(r, Err(Error::Config(_))));
+    assert!(matches!(
+        Initiator::new(
+            Config::with_psk(b""),
+            "1.2.3.4:500".parse().unwrap(),
+            "1.2.3.5:500".parse().unwrap(),
+            (4500, 4500),
+            Box::new(TestRng::new(1)),
+            Instant::now()
+        ),
+        Err(Error::Config(_))
+    ));
+}
