@@ -154,7 +154,7 @@ impl Human {
                 out.push_str(&up_line(u));
                 out.push('\n');
             }
-            Event::Warning(w) => {
+            Event::Warning { message: w } => {
                 if self.tty && self.current.is_some() {
                     out.push_str(CLEAR);
                 }
@@ -251,7 +251,12 @@ mod tests {
         assert_eq!(h.event(&ev, now), "  0.00s  resolving  vpn.example.com\n");
         assert_eq!(h.tick(now), "");
         assert_eq!(
-            h.event(&Event::Warning("weak".into()), now),
+            h.event(
+                &Event::Warning {
+                    message: "weak".into()
+                },
+                now
+            ),
             "warning: weak\n"
         );
         let e = ConnectError::new(Stage::Lcp, ErrorKind::Lost, "no echo reply");

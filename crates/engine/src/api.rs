@@ -111,7 +111,10 @@ pub enum Event {
     /// The tunnel is up and the host configured.
     Up(UpInfo),
     /// Something the user should know (weak crypto, aggressive mode ...).
-    Warning(String),
+    Warning {
+        /// One line for the user.
+        message: String,
+    },
     /// The connection was lost; a new attempt follows after `delay`.
     Reconnecting {
         /// Attempt number, from 1.

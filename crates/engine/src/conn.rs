@@ -257,10 +257,13 @@ impl<'a> Conn<'a> {
         Ok(conn)
     }
 
+    /// Moves to `stage`; reports it when there is something to say.
     fn enter(&mut self, stage: Stage, detail: String) {
         self.stage = stage;
         self.stage_deadline = Instant::now() + STAGE_TIMEOUT;
-        self.ctx.stage(stage, detail);
+        if !detail.is_empty() {
+            self.ctx.stage(stage, detail);
+        }
     }
 
     fn fail(&self, kind: ErrorKind, cause: impl Into<String>) -> ConnectError {
@@ -290,8 +293,7 @@ impl<'a> Conn<'a> {
             let tun = if self.up { self.host.tun() } else { None };
             tokio::select! {
                 biased;
-                r = stop.requested() => {
-                    let _ = r;
+                () = stop.requested() => {
                     if self.closing.is_none() {
                         self.begin_close(Instant::now());
                     }
@@ -708,25 +710,29 @@ impl<'a> Conn<'a> {
         Ok(())
     }
 
-    /// MTU of the TUN device: what fits in a 1500-byte path after all our headers, no more than
-    /// the PPP MRU the server accepted, or the profile's value.
+    /// MTU of the TUN device: what fits in the path MTU after all our headers at their largest
+    /// (ESP padding included), no more than the PPP MTU, or the profile's value.
     fn tunnel_mtu(&self, ppp_mtu: u16) -> u16 {
         if let Some(m) = self.plan.mtu {
             return m.min(ppp_mtu);
         }
-        let l2tp = self.session.map_or(16, |h| self.lac.data_header_len(h));
-        let mut overhead = 20 + l2tp + 4; // outer IPv4 + L2TP + PPP
-        if let Some(i) = &self.ipsec {
-            if let Some(p) = &i.esp {
-                overhead += 8 + p.current().overhead(1400); // inner UDP + ESP
+        let l2tp = self.session.map_or(12, |h| self.lac.data_header_len(h));
+        let outer_ip = if self.server.is_ipv4() { 20 } else { 40 };
+        let mut overhead = outer_ip + l2tp + 4; // outer IP + L2TP + PPP
+        match &self.ipsec {
+            Some(i) => {
+                if let Some(p) = &i.esp {
+                    let sa = p.current();
+                    overhead += l2sec_esp::udp::HEADER_LEN + sa.header_len() + sa.max_trailer_len();
+                }
+                if matches!(i.encap, Encapsulation::Udp { .. }) {
+                    overhead += 8;
+                }
             }
-            if matches!(i.encap, Encapsulation::Udp { .. }) {
-                overhead += 8;
-            }
-        } else {
-            overhead += 8; // UDP
+            None => overhead += 8, // UDP
         }
-        l2sec_netcfg::mtu_for(overhead, 1500).min(ppp_mtu)
+        let path = l2sec_netcfg::path_mtu(self.server).unwrap_or(1500);
+        l2sec_netcfg::mtu_for(overhead, path).min(ppp_mtu)
     }
 
     // ---------------------------------------------------------------- output
@@ -874,7 +880,7 @@ impl<'a> Conn<'a> {
         for _ in 0..BATCH {
             let Some(i) = &self.ipsec else { return Ok(()) };
             let Some(raw) = &i.raw else { return Ok(()) };
-            let n = match (&*raw.get_ref()).read(&mut self.rx) {
+            let n = match raw.get_ref().read(&mut self.rx) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {

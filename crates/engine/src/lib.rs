@@ -51,7 +51,7 @@ impl Ctx {
 
     fn warn(&self, msg: String) {
         warn!("{msg}");
-        let _ = self.events.send(Event::Warning(msg));
+        let _ = self.events.send(Event::Warning { message: msg });
     }
 
     fn up(&self, info: UpInfo) {
