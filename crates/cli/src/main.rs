@@ -49,8 +49,9 @@ fn init_tracing(verbose: u8) {
     use tracing_subscriber::EnvFilter;
     let filter = match std::env::var("RUST_LOG") {
         Ok(v) if !v.is_empty() => EnvFilter::new(v),
+        // Without -v, warnings reach the user as events (printed once), not as log lines.
         _ => EnvFilter::new(match verbose {
-            0 => "warn",
+            0 => "error",
             1 => "info",
             2 => "debug",
             _ => "trace",
@@ -60,6 +61,7 @@ fn init_tracing(verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(verbose >= 2)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
 
@@ -113,8 +115,8 @@ fn connect(a: ConnectArgs, socket: Option<PathBuf>, verbose: u8) -> Result<(), F
         let ask: Option<settings::Ask<'_>> = if interactive { Some(&mut ask) } else { None };
         settings::fill_missing(&mut p, ask)?;
         if a.overrides.psk.is_some() {
-            tracing::warn!(
-                "--psk is visible to other users in the process list; prefer --psk-file"
+            eprintln!(
+                "warning: --psk is visible to other users in the process list; prefer --psk-file"
             );
         }
         let under_systemd = std::env::var_os("INVOCATION_ID").is_some();

@@ -320,6 +320,25 @@ mod tests {
         assert_eq!(v["event"], "up");
         assert_eq!(v["local"], "198.19.0.10");
         assert!(!json_line(&Event::Disconnected).contains('\n'));
+        let v: serde_json::Value = serde_json::from_str(&json_line(&Event::Warning {
+            message: "weak".into(),
+        }))
+        .unwrap();
+        assert_eq!(
+            (v["event"].as_str(), v["message"].as_str()),
+            (Some("warning"), Some("weak"))
+        );
+        let e = ConnectError::new(Stage::Lcp, ErrorKind::Lost, "gone");
+        let ev = Event::Reconnecting {
+            attempt: 1,
+            delay: Duration::from_secs(2),
+            error: e,
+        };
+        let v: serde_json::Value = serde_json::from_str(&json_line(&ev)).unwrap();
+        assert_eq!(
+            (v["event"].as_str(), v["error"]["kind"].as_str()),
+            (Some("reconnecting"), Some("lost"))
+        );
 
         let e = ConnectError::new(Stage::Authentication, ErrorKind::Auth, "rejected")
             .with_hint("check the password");

@@ -16,7 +16,10 @@ use serde_json::Value;
 /// The servers are shared: one end-to-end test at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-const BIN: &str = env!("CARGO_BIN_EXE_l2sec");
+/// The binary under test: this build's, or `L2SEC_BIN` (e.g. a release build for figures).
+fn bin() -> String {
+    std::env::var("L2SEC_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_l2sec").to_string())
+}
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL
@@ -96,7 +99,15 @@ struct Client {
 
 fn connect(ns: &str, scratch: &Scratch, profile: &Path, extra: &[&str]) -> Client {
     let mut child = Command::new("ip")
-        .args(["netns", "exec", ns, BIN, "connect", "--json", "--profile"])
+        .args([
+            "netns",
+            "exec",
+            ns,
+            &bin(),
+            "connect",
+            "--json",
+            "--profile",
+        ])
         .arg(profile)
         .args(extra)
         .env("L2SEC_CONTROL_SOCKET", scratch.control())
@@ -199,7 +210,7 @@ impl Drop for Client {
 
 fn disconnect(ns: &str, scratch: &Scratch) {
     let o = Command::new("ip")
-        .args(["netns", "exec", ns, BIN, "disconnect"])
+        .args(["netns", "exec", ns, &bin(), "disconnect"])
         .env("L2SEC_CONTROL_SOCKET", scratch.control())
         .output()
         .expect("run l2sec disconnect");
@@ -284,7 +295,7 @@ print(n, h.hexdigest(), flush=True)
 fn tcp_transfer(cli_ns: &str, sink_ns: &str, addr: &str, bytes: usize) {
     let mut sink = Command::new("ip")
         .args([
-            "netns", "exec", sink_ns, "python3", "-c", SINK, addr, "5001",
+            "netns", "exec", sink_ns, "timeout", "150", "python3", "-c", SINK, addr, "5001",
         ])
         .stdout(Stdio::piped())
         .spawn()
@@ -373,7 +384,7 @@ fn softether_full_cycle(auth: &str) {
         cpu / gb
     );
     let status = Command::new("ip")
-        .args(["netns", "exec", ns, BIN, "status", "--json"])
+        .args(["netns", "exec", ns, &bin(), "status", "--json"])
         .env("L2SEC_CONTROL_SOCKET", scratch.control())
         .output()
         .unwrap();
