@@ -3,6 +3,7 @@
 mod args;
 mod failure;
 mod output;
+mod privs;
 mod settings;
 
 use std::io::{IsTerminal, Write};
@@ -110,6 +111,8 @@ fn connect(a: ConnectArgs, socket: Option<PathBuf>, verbose: u8) -> Result<(), F
     let json = a.json;
     let result = (|| {
         let mut p = settings::build_profile(&a, &loader)?;
+        // Profile errors first, then privileges, before any prompt.
+        privs::require_net_admin()?;
         let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
         let mut ask = settings::terminal_prompt;
         let ask: Option<settings::Ask<'_>> = if interactive { Some(&mut ask) } else { None };
@@ -137,6 +140,8 @@ fn connect(a: ConnectArgs, socket: Option<PathBuf>, verbose: u8) -> Result<(), F
             return Err(f);
         }
     };
+    // Secrets are read; drop capabilities before the runtime starts threads.
+    privs::drop_to_needed()?;
     let spinner = !json && verbose == 0 && std::io::stderr().is_terminal();
     let rt = runtime()?;
     let res = rt.block_on(async move {

@@ -643,3 +643,81 @@ fn softether_restart_reconnects() {
     assert_eq!(snapshot(ns), before, "host not restored");
     let _ = std::io::stderr().flush();
 }
+
+#[test]
+fn softether_killed_without_reconnect() {
+    if !require_lab("softether_killed_without_reconnect") {
+        return;
+    }
+    let _g = serial();
+    let ns = topo::SE_CLI_NS;
+    let before = snapshot(ns);
+    let scratch = Scratch::new();
+    let text = softether_profile(topo::SE_PSK, topo::PASSWORD, "mschapv2")
+        .replace("[ipsec]\n", "[ipsec]\ndpd_interval = 5\n")
+        .replace("[ppp]\n", "[ppp]\necho_interval = 5\necho_failures = 2\n");
+    let prof = scratch.profile("se", &text);
+    let mut c = connect(ns, &scratch, &prof, &["--no-reconnect"]);
+    c.wait_up(Duration::from_secs(60));
+    // The server vanishes without a word; the liveness checks must end the connection.
+    restart_softether_with(&["--kill"]);
+    let (code, took) = c.wait_exit(Duration::from_secs(90));
+    assert_eq!(
+        code,
+        3,
+        "a lost connection exits 3; stderr:\n{}",
+        c.stderr()
+    );
+    let line = error_line(&c.stderr());
+    assert!(!line.is_empty(), "one error line expected: {}", c.stderr());
+    eprintln!("FIGURES loss noticed and host restored {took:?} after the kill: {line}");
+    assert_eq!(snapshot(ns), before, "host not restored");
+}
+
+#[test]
+fn softether_esp_rekey_without_gap() {
+    if !require_lab("softether_esp_rekey_without_gap") {
+        return;
+    }
+    let _g = serial();
+    let ns = topo::SE_CLI_NS;
+    let scratch = Scratch::new();
+    // IKE rekeys phase 2 at 90% of the lifetime: after 54 s here (60 s is the shortest a profile takes).
+    let text = softether_profile(topo::SE_PSK, topo::PASSWORD, "mschapv2")
+        .replace("[ipsec]\n", "[ipsec]\nesp_lifetime = 60\n");
+    let prof = scratch.profile("se", &text);
+    let mut c = connect(ns, &scratch, &prof, &[]);
+    c.wait_up(Duration::from_secs(60));
+    let out = netns(
+        ns,
+        &[
+            "ping",
+            "-n",
+            "-q",
+            "-i",
+            "0.2",
+            "-c",
+            "350",
+            "-W",
+            "1",
+            &topo::SE_GW.to_string(),
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let received: u32 = text
+        .split(',')
+        .find(|p| p.contains("received"))
+        .and_then(|p| p.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no ping summary: {text}"));
+    assert!(
+        c.stderr().contains("rekeyed"),
+        "no ESP rekey within 70 s:\n{}",
+        c.stderr()
+    );
+    eprintln!("FIGURES rekey: {received}/350 pings answered across an ESP rekey");
+    assert!(received >= 349, "traffic gap during the rekey: {text}");
+    disconnect(ns, &scratch);
+    let (code, _) = c.wait_exit(Duration::from_secs(10));
+    assert_eq!(code, 0, "stderr:\n{}", c.stderr());
+}

@@ -36,6 +36,8 @@ const STAGE_TIMEOUT: Duration = Duration::from_secs(60);
 const CLOSE_BUDGET: Duration = Duration::from_millis(2800);
 /// How long the previous ESP SA stays valid for inbound packets after a rekey.
 const REKEY_GRACE: Duration = Duration::from_secs(30);
+/// How often the byte counters of `l2sec status` are refreshed.
+const STATUS_INTERVAL: Duration = Duration::from_secs(1);
 /// Packets handled per wake-up of one source before the loop looks at the others.
 const BATCH: usize = 64;
 
@@ -89,6 +91,7 @@ pub(crate) struct Conn<'a> {
     up: bool,
     rx: Vec<u8>,
     tx: Vec<u8>,
+    next_status: Instant,
 }
 
 fn ioerr(stage: Stage, what: &str, e: &io::Error) -> ConnectError {
@@ -192,6 +195,7 @@ impl<'a> Conn<'a> {
             up: false,
             rx: vec![0; HEADROOM + MAX_PACKET + TAILROOM],
             tx: vec![0; HEADROOM + MAX_PACKET + TAILROOM],
+            next_status: now + STATUS_INTERVAL,
         };
         match &plan.ike {
             Some(ike) => {
@@ -283,7 +287,12 @@ impl<'a> Conn<'a> {
             if let Some(end) = self.check_closing(now) {
                 return Ok(end);
             }
-            let deadline = self.next_deadline();
+            if now >= self.next_status {
+                self.ctx.sync_counters();
+                self.next_status = now + STATUS_INTERVAL;
+            }
+            self.esp_events();
+            let deadline = self.next_deadline().min(self.next_status);
             let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline));
             let (s500, s4500) = match &self.ipsec {
                 Some(i) => (Some(&i.s500), Some(&i.s4500)),
@@ -418,6 +427,22 @@ impl<'a> Conn<'a> {
         self.l2tp_events(now)?;
         self.ppp_events(now)?;
         Ok(None)
+    }
+
+    /// Volume and sequence-number limits of the ESP SAs.
+    fn esp_events(&mut self) {
+        let Some(i) = &mut self.ipsec else { return };
+        let Some(pair) = &mut i.esp else { return };
+        while let Some(ev) = pair.poll_event() {
+            match ev {
+                l2sec_esp::Event::RekeyNeeded { spi_out }
+                | l2sec_esp::Event::HardLimit { spi_out } => {
+                    info!("ESP SA {spi_out:#010x} reached its volume limit: rekeying");
+                    i.init.rekey_child(Instant::now());
+                }
+                other => debug!("ESP event {other:?}"),
+            }
+        }
     }
 
     fn ike_events(&mut self, now: Instant) -> Result<(), ConnectError> {

@@ -2085,6 +2085,34 @@ impl Initiator {
         Ok(())
     }
 
+    /// Starts a quick mode now that replaces the newest ESP SA (the engine calls it when the
+    /// ESP SA reports a volume limit: `l2sec_esp::Event::RekeyNeeded` or `HardLimit`). Does
+    /// nothing while a quick mode is already running, before phase 1 is done, or after close.
+    /// The result arrives as [`Event::ChildSaReady`] with `rekey: true`; the replaced SA is
+    /// deleted after a grace period.
+    pub fn rekey_child(&mut self, now: Instant) {
+        if self.dead || self.sa.is_none() || self.qms.iter().any(|q| q.done_until.is_none()) {
+            return;
+        }
+        let retiring: Vec<u32> = self.pending_deletes.iter().map(|(_, s)| *s).collect();
+        let old = match self
+            .children
+            .iter_mut()
+            .rev()
+            .find(|c| !retiring.contains(&c.inbound_spi))
+        {
+            Some(c) => {
+                c.rekeying = true;
+                c.inbound_spi
+            }
+            // No SA left to replace: negotiate a fresh one (0 = replaces nothing).
+            None => 0,
+        };
+        if let Err(e) = self.start_quick_mode(now, Some(old)) {
+            self.fail(e);
+        }
+    }
+
     /// The next datagram to send, if any.
     pub fn poll_transmit(&mut self, _now: Instant) -> Option<Transmit> {
         self.out.pop_front()
