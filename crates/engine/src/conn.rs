@@ -92,6 +92,8 @@ pub(crate) struct Conn<'a> {
     rx: Vec<u8>,
     tx: Vec<u8>,
     next_status: Instant,
+    /// Link-local addresses (ours, the server's) once IPV6CP is open.
+    ipv6: Option<(std::net::Ipv6Addr, std::net::Ipv6Addr)>,
 }
 
 fn ioerr(stage: Stage, what: &str, e: &io::Error) -> ConnectError {
@@ -196,6 +198,7 @@ impl<'a> Conn<'a> {
             rx: vec![0; HEADROOM + MAX_PACKET + TAILROOM],
             tx: vec![0; HEADROOM + MAX_PACKET + TAILROOM],
             next_status: now + STATUS_INTERVAL,
+            ipv6: None,
         };
         match &plan.ike {
             Some(ike) => {
@@ -454,11 +457,7 @@ impl<'a> Conn<'a> {
                 return Ok(());
             };
             match ev {
-                l2sec_ike::Event::Phase1Done {
-                    proposal,
-                    nat,
-                    legacy,
-                } => {
+                l2sec_ike::Event::Phase1Done { proposal, nat, .. } => {
                     i.ike_proposal = Some(proposal.clone());
                     let nat_s = if nat.local_behind_nat || nat.remote_behind_nat {
                         ", NAT detected"
@@ -467,11 +466,7 @@ impl<'a> Conn<'a> {
                     } else {
                         ""
                     };
-                    if legacy {
-                        self.ctx.warn(format!(
-                            "the server chose a legacy IKE suite ({proposal}); ask its administrator for AES with SHA-2 and MODP-2048 or better"
-                        ));
-                    }
+                    // A legacy choice arrives separately, as the IKE machine's own warning.
                     self.ctx
                         .stage(Stage::IkePhase1, format!("{proposal}{nat_s}"));
                     self.enter(Stage::QuickMode, "ESP transport mode, UDP/1701".into());
@@ -655,6 +650,24 @@ impl<'a> Conn<'a> {
                         .stage(Stage::Authentication, format!("{method} accepted"));
                     self.enter(Stage::Ipcp, String::new());
                 }
+                l2sec_ppp::Event::Ipv6Up {
+                    local_iid,
+                    peer_iid,
+                } => {
+                    let ll = |iid: [u8; 8]| {
+                        let mut b = [0u8; 16];
+                        b[0] = 0xfe;
+                        b[1] = 0x80;
+                        b[8..].copy_from_slice(&iid);
+                        std::net::Ipv6Addr::from(b)
+                    };
+                    self.ipv6 = Some((ll(local_iid), ll(peer_iid)));
+                    if self.up {
+                        debug!(
+                            "IPV6CP opened after IPCP: link-local addresses apply on the next reconnect"
+                        );
+                    }
+                }
                 l2sec_ppp::Event::Up {
                     local,
                     peer,
@@ -710,11 +723,24 @@ impl<'a> Conn<'a> {
         let mtu = self.tunnel_mtu(ppp_mtu);
         let dns: Vec<IpAddr> = dns.into_iter().map(IpAddr::V4).collect();
         self.host
-            .configure(self.plan, self.server, local, peer, &dns, mtu)
+            .configure(
+                self.plan,
+                self.server,
+                &crate::host::LinkAddrs {
+                    local,
+                    peer,
+                    ipv6: self.ipv6,
+                    dns: dns.clone(),
+                    mtu,
+                },
+            )
             .map_err(|e| {
                 ConnectError::new(Stage::Host, ErrorKind::Host, e.to_string())
                     .with_hint("run as root (CAP_NET_ADMIN), or `l2sec cleanup` if a previous run left changes behind")
             })?;
+        for w in self.host.warnings() {
+            self.ctx.warn(w);
+        }
         self.up = true;
         self.stage = Stage::Up;
         let (ike, esp) = match &self.ipsec {

@@ -15,6 +15,20 @@ pub(crate) fn journal_dir() -> PathBuf {
     std::env::var_os("L2SEC_JOURNAL_DIR").map_or_else(|| PathBuf::from("/run/l2sec"), PathBuf::from)
 }
 
+/// What PPP negotiated for the TUN device.
+pub(crate) struct LinkAddrs {
+    /// Our IPv4 address.
+    pub local: Ipv4Addr,
+    /// The server's IPv4 address.
+    pub peer: Ipv4Addr,
+    /// Link-local IPv6 addresses (ours, the server's) if IPV6CP opened.
+    pub ipv6: Option<(std::net::Ipv6Addr, std::net::Ipv6Addr)>,
+    /// DNS servers.
+    pub dns: Vec<IpAddr>,
+    /// MTU of the TUN device.
+    pub mtu: u16,
+}
+
 pub(crate) struct HostState {
     ifname: String,
     tun: Option<AsyncFd<Tun>>,
@@ -58,11 +72,15 @@ impl HostState {
         &mut self,
         plan: &Plan,
         server: IpAddr,
-        local: Ipv4Addr,
-        peer: Ipv4Addr,
-        dns: &[IpAddr],
-        mtu: u16,
+        link: &LinkAddrs,
     ) -> Result<(), String> {
+        let LinkAddrs {
+            local,
+            peer,
+            ipv6,
+            ref dns,
+            mtu,
+        } = *link;
         if self.tun.is_none() {
             let tun = Tun::create(&self.ifname).map_err(|e| e.to_string())?;
             self.ifname = tun.name().to_string();
@@ -84,7 +102,7 @@ impl HostState {
             ifname: self.ifname.clone(),
             local,
             peer,
-            prefix6: None,
+            prefix6: ipv6,
             mtu,
             server,
             routes,
@@ -110,6 +128,14 @@ impl HostState {
         let applied = Applied::apply(&cfg).map_err(|e| e.to_string())?;
         self.applied = Some((applied, cfg));
         Ok(())
+    }
+
+    /// Warnings of the applied configuration (e.g. no nftables for MSS clamping).
+    pub(crate) fn warnings(&self) -> Vec<String> {
+        self.applied
+            .as_ref()
+            .map(|(a, _)| a.warnings().to_vec())
+            .unwrap_or_default()
     }
 
     /// Restores the host and closes the TUN device.

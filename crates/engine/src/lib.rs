@@ -205,10 +205,24 @@ pub async fn run(
         ctx.warn(report);
     }
     let mut attempt = 0u32;
+    let mut last_server: Option<IpAddr> = None;
     let result = loop {
         ctx.start = Instant::now();
         ctx.stage(Stage::Resolving, plan.server.clone());
-        let outcome = match resolve(&plan.server).await {
+        // A name that no longer resolves on a reconnect (the DNS server may be behind the dead
+        // tunnel) falls back to the address that worked before.
+        let resolved = match (resolve(&plan.server).await, last_server) {
+            (Ok(ip), _) => Ok(ip),
+            (Err(e), Some(ip)) => {
+                ctx.warn(format!("{}; using the previous address {ip}", e.cause));
+                Ok(ip)
+            }
+            (Err(e), None) => Err(e),
+        };
+        if let Ok(ip) = resolved {
+            last_server = Some(ip);
+        }
+        let outcome = match resolved {
             Ok(server) => match conn::Conn::start(&mut ctx, &mut host, &plan, server).await {
                 Ok(c) => c.run(&mut stop).await,
                 Err(e) => Err(e),

@@ -137,6 +137,11 @@ fn ike_config(
         ),
         _ => None,
     };
+    if let Some(g) = cfg.pfs {
+        for p in &mut cfg.esp_proposals {
+            p.pfs.get_or_insert(g);
+        }
+    }
     if let Some(id) = &ip.local_id {
         cfg.local_id = Some(parse_local_id(id)?);
     }
@@ -248,6 +253,13 @@ impl Plan {
                     .map_err(|e| cfg_err(format!("[network] routes: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        if p.network.default_route && !routes.is_empty() {
+            warnings.push(
+                "[network] routes are ignored while default_route = true (everything goes through the tunnel); \
+                 set default_route = false for a split tunnel"
+                    .into(),
+            );
+        }
         Ok(Plan {
             server: p.server.clone(),
             ike,
