@@ -3,11 +3,11 @@
 #
 #   l2s-ss-cli 198.18.10.2/24 <--veth--> l2s-ss-srv 198.18.10.1/24 (charon UDP 500/4500)
 #
-# AUTH=psk (default; `up strongswan`): PSK l2sec-lab-psk, server ID = its IP address.
+# AUTH=psk (`AUTH=psk up strongswan`): PSK l2sec-lab-psk, server ID = its IP address.
 # AUTH=cert (`up strongswan-cert`): RSA signatures with a fresh PKI in $SS_ST/pki on every up
 #   (the server's ID is its certificate DN "C=XX, O=l2sec lab, CN=server"; any client
 #   certificate from the lab CA is accepted, the client sends it in MM5).
-# AUTH=both: both connections; charon picks one by the auth method of the client's proposal.
+# AUTH=both (default): both connections; charon picks one by the auth method of the client's proposal.
 #
 # libipsec cannot hold a transport-mode SA and always encapsulates ESP in UDP, so charon fakes
 # NAT-D (the client floats to UDP 4500) and the L2TP child is a TUNNEL-mode child with
@@ -196,7 +196,7 @@ ss_write_config() {
 }
 
 ss_up() {
-	local auth=${AUTH:-psk} mode=${MODE:-tunnel} d i
+	local auth=${AUTH:-both} mode=${MODE:-tunnel} d i
 	case "$auth" in psk | cert | both) ;; *) die "AUTH must be psk, cert or both" ;; esac
 	case "$mode" in tunnel | transport) ;; *) die "MODE must be tunnel or transport" ;; esac
 	ss_pkgs

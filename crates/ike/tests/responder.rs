@@ -1,6 +1,7 @@
-//! The initiator against a small in-memory IKEv1 responder (PSK main mode + quick mode) on a
-//! virtual clock: happy path with key agreement, wrong PSK, silence, NO-PROPOSAL-CHOSEN, DPD,
-//! deletes, close.
+//! The initiator against a small in-memory IKEv1 responder (main mode with PSK or RSA
+//! signatures + quick mode) on a virtual clock: happy path with key agreement, wrong PSK,
+//! silence, NO-PROPOSAL-CHOSEN, DPD, deletes, close, ESP rekeying and lifetimes, and
+//! certificates generated at test time (right and wrong CA, DN and signature).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -8,12 +9,17 @@ use std::time::{Duration, Instant};
 use l2sec_crypto::{DhGroup, DhKeyPair, HashAlg, Rng, TestRng};
 use l2sec_ike::keys::{self, Phase1Keys};
 use l2sec_ike::wire::{
-    self, DeletePayload, Header, IdPayload, Message, NotifyPayload, Packet, Payload, SaPayload,
-    exchange, flags, notify_type, payload_type,
+    self, CERT_X509_SIGNATURE, CertPayload, DeletePayload, Header, IdPayload, Message,
+    NotifyPayload, Packet, Payload, SaPayload, exchange, flags, notify_type, payload_type,
 };
 use l2sec_ike::{
-    Config, Error, Event, IkePort, Initiator, Transmit, parse_esp_proposal, parse_ike_proposal,
+    Auth, CertAuth, Config, Error, Event, IkePort, Initiator, RemoteId, Transmit,
+    parse_esp_proposal, parse_ike_proposal,
 };
+use rsa::Pkcs1v15Sign;
+use rsa::pkcs8::DecodePublicKey;
+use x509_parser::certificate::X509Certificate;
+use x509_parser::prelude::FromDer;
 
 const RFC3947: [u8; 16] = [
     0x4a, 0x13, 0x1c, 0x81, 0x07, 0x03, 0x58, 0x45, 0x5c, 0x57, 0x28, 0xf2, 0x0e, 0x95, 0x45, 0x2f,
@@ -30,6 +36,16 @@ struct Quirks {
     repeat_mm4: bool,
     /// Refuse quick mode with an encrypted NO-PROPOSAL-CHOSEN.
     refuse_qm: bool,
+    /// Kilobytes to announce in RESPONDER-LIFETIME (besides 1200 s).
+    responder_kb: Option<u32>,
+}
+
+/// The responder's side of RSA-signature main mode.
+struct CertSide {
+    /// Certificates sent in MM6 (end entity first).
+    chain: Vec<Vec<u8>>,
+    /// The key that signs HASH_R (the certificate's own key unless testing a bad signature).
+    key: rsa::RsaPrivateKey,
 }
 
 /// Quick mode in progress: msg id, iv, ni, nr, their spi, our spi.
@@ -55,6 +71,14 @@ struct Responder {
     qm: Option<QmState>,
     /// Keys of the finished child: (spi the initiator sends to, keymat).
     child: Option<(u32, Vec<u8>, u32, Vec<u8>)>,
+    /// Certificate authentication instead of the PSK.
+    cert: Option<CertSide>,
+    /// The initiator's signature verified with its certificate.
+    client_sig_ok: bool,
+    /// Every quick mode transform offered: (life type, duration) pairs.
+    offered_lifetimes: Vec<Vec<(u64, u64)>>,
+    /// Quick modes answered so far.
+    quick_modes: u32,
 }
 
 fn hashed(keys: &Phase1Keys, parts: &[&[u8]], rest: &[Payload]) -> (u8, Vec<u8>) {
@@ -118,6 +142,17 @@ impl Responder {
             mm4: Vec::new(),
             qm: None,
             child: None,
+            cert: None,
+            client_sig_ok: false,
+            offered_lifetimes: Vec::new(),
+            quick_modes: 0,
+        }
+    }
+
+    fn with_cert(cert: CertSide) -> Self {
+        Self {
+            cert: Some(cert),
+            ..Self::new(b"unused", Quirks::default())
         }
     }
 
@@ -180,7 +215,10 @@ impl Responder {
                 let dh = DhKeyPair::generate(self.group, &mut self.rng).unwrap();
                 self.nr = vec![5; 24];
                 let gxy = dh.compute_shared(&self.gxi).unwrap();
-                let skeyid = keys::skeyid_psk(self.hash, &self.psk, &self.ni, &self.nr);
+                let skeyid = match self.cert {
+                    None => keys::skeyid_psk(self.hash, &self.psk, &self.ni, &self.nr),
+                    Some(_) => keys::skeyid_sig(self.hash, &self.ni, &self.nr, &gxy),
+                };
                 let k =
                     Phase1Keys::derive(self.hash, self.cipher, skeyid, &gxy, &self.ic, &self.rc);
                 self.iv = keys::initial_iv(
@@ -219,9 +257,6 @@ impl Responder {
                 let Payload::Id(idii) = &payloads[0] else {
                     panic!("mm5 without id")
                 };
-                let Payload::Hash(hash_i) = &payloads[1] else {
-                    panic!("mm5 without hash")
-                };
                 let gxr = self.dh.as_ref().unwrap().public_value().to_vec();
                 let expect = l2sec_crypto::prf(
                     self.hash,
@@ -235,15 +270,49 @@ impl Responder {
                         &idii.to_bytes(),
                     ],
                 );
-                assert_eq!(&expect[..], &hash_i[..], "hash_i");
+                match &self.cert {
+                    None => {
+                        let Payload::Hash(hash_i) = &payloads[1] else {
+                            panic!("mm5 without hash")
+                        };
+                        assert_eq!(&expect[..], &hash_i[..], "hash_i");
+                    }
+                    Some(_) => {
+                        let Some(Payload::Cert(c)) =
+                            payloads.iter().find(|p| matches!(p, Payload::Cert(_)))
+                        else {
+                            panic!("mm5 without certificate")
+                        };
+                        let Some(Payload::Sig(sig)) =
+                            payloads.iter().find(|p| matches!(p, Payload::Sig(_)))
+                        else {
+                            panic!("mm5 without signature")
+                        };
+                        let (_, x) = X509Certificate::from_der(&c.data).unwrap();
+                        assert_eq!(x.subject().as_raw(), &idii.data[..], "idii is the cert dn");
+                        let key =
+                            rsa::RsaPublicKey::from_public_key_der(x.public_key().raw).unwrap();
+                        key.verify(Pkcs1v15Sign::new_unprefixed(), &expect, sig)
+                            .expect("initiator signature");
+                        self.client_sig_ok = true;
+                    }
+                }
                 assert!(payloads.iter().any(
                     |p| matches!(p, Payload::Notify(n) if n.kind == notify_type::INITIAL_CONTACT)
                 ));
-                let idir = IdPayload {
-                    id_type: 1,
-                    protocol: 0,
-                    port: 0,
-                    data: vec![0, 0, 0, 0],
+                let idir = match &self.cert {
+                    None => IdPayload {
+                        id_type: 1,
+                        protocol: 0,
+                        port: 0,
+                        data: vec![0, 0, 0, 0],
+                    },
+                    Some(c) => IdPayload {
+                        id_type: wire::id_type::DER_ASN1_DN,
+                        protocol: 0,
+                        port: 0,
+                        data: l2sec_ike::subject_der(&c.chain[0]).unwrap(),
+                    },
                 };
                 let skey: &[u8] = if self.quirks.bad_hash_r {
                     b"other"
@@ -262,11 +331,33 @@ impl Responder {
                         &idir.to_bytes(),
                     ],
                 );
+                let auth = match &self.cert {
+                    None => vec![Payload::Hash(hash_r.to_vec())],
+                    Some(c) => {
+                        let mut v: Vec<Payload> = c
+                            .chain
+                            .iter()
+                            .map(|d| {
+                                Payload::Cert(CertPayload {
+                                    encoding: CERT_X509_SIGNATURE,
+                                    data: d.clone(),
+                                })
+                            })
+                            .collect();
+                        v.push(Payload::Sig(
+                            l2sec_ike::sign(&c.key, &mut self.rng, &hash_r).unwrap(),
+                        ));
+                        v
+                    }
+                };
+                let mut chain = vec![Payload::Id(idir)];
+                chain.extend(auth);
+                let k = self.keys.as_ref().unwrap();
                 let (msg, iv) = seal(
                     k,
                     &iv,
                     self.header(exchange::MAIN, 0),
-                    wire::emit_payloads(&[Payload::Id(idir), Payload::Hash(hash_r.to_vec())]),
+                    wire::emit_payloads(&chain),
                 );
                 self.iv = iv;
                 vec![msg]
@@ -345,12 +436,23 @@ impl Responder {
             .collect();
         let their = u32::from_be_bytes(sa.proposals[0].spi.clone().try_into().unwrap());
         let t = sa.proposals[0].transforms[0].clone();
+        let mut lifetimes = Vec::new();
+        let mut life_type = 0;
+        for a in &t.attributes {
+            match a.kind {
+                1 => life_type = a.as_u64().unwrap(),
+                2 => lifetimes.push((life_type, a.as_u64().unwrap())),
+                _ => {}
+            }
+        }
+        self.offered_lifetimes.push(lifetimes);
         assert_eq!(
             t.attr(4).unwrap().as_u64(),
             Some(4),
             "udp-encapsulated transport after the nat-t float"
         );
-        let ours: u32 = 0x0bad_cafe;
+        self.quick_modes += 1;
+        let ours: u32 = 0x0bad_cafe + self.quick_modes;
         sa.proposals[0].spi = ours.to_be_bytes().to_vec();
         sa.proposals[0].transforms = vec![t];
         let nr = vec![9u8; 16];
@@ -360,6 +462,10 @@ impl Responder {
         let mut life = Vec::new();
         wire::Attribute::basic(1, 1).emit(&mut life);
         wire::Attribute::basic(2, 1200).emit(&mut life);
+        if let Some(kb) = self.quirks.responder_kb {
+            wire::Attribute::basic(1, 2).emit(&mut life);
+            wire::Attribute::number(2, u64::from(kb)).emit(&mut life);
+        }
         rest.push(Payload::Notify(NotifyPayload {
             doi: 1,
             protocol: 3,
@@ -684,4 +790,361 @@ fn weak_explicit_proposal_needs_policy() {
         ),
         Err(Error::Config(_))
     ));
+}
+
+fn child_ready(events: &[Event]) -> Vec<(&l2sec_esp::SaConfig, bool)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ChildSaReady { sa, rekey, .. } => Some((sa, *rekey)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn rekey_child_replaces_the_esp_sa_once() {
+    let now = Instant::now();
+    let mut i = initiator(config(), now);
+    let mut r = Responder::new(b"secret", Quirks::default());
+    let events = pump(&mut i, &mut r, now);
+    let first = child_ready(&events)[0].0.clone();
+    assert_eq!(r.quick_modes, 1);
+
+    // The engine reports a volume limit twice in a row: one quick mode only.
+    let t = now + Duration::from_secs(5);
+    i.rekey_child(t);
+    i.rekey_child(t);
+    let qm = i.poll_transmit(t).expect("quick mode message 1");
+    assert!(
+        i.poll_transmit(t).is_none(),
+        "a second rekey_child is a no-op"
+    );
+    assert_eq!(
+        Packet::new_checked(&qm.data[..]).unwrap().exchange(),
+        exchange::QUICK
+    );
+    let mut events = Vec::new();
+    for answer in r.handle(&qm.data) {
+        i.handle_datagram(t, qm.port, &answer);
+    }
+    events.extend(pump(&mut i, &mut r, t));
+    let ready = child_ready(&events);
+    assert_eq!(ready.len(), 1, "{events:?}");
+    let (new, rekey) = ready[0];
+    assert!(rekey);
+    assert_eq!(r.quick_modes, 2);
+    assert_ne!(new.inbound.spi, first.inbound.spi);
+    assert_ne!(new.outbound.spi, first.outbound.spi);
+    assert_ne!(new.inbound.enc_key[..], first.inbound.enc_key[..]);
+    // The new keys are the responder's keys for the second quick mode.
+    let (r_in_spi, r_in, r_out_spi, r_out) = r.child.clone().unwrap();
+    assert_eq!((new.outbound.spi, new.inbound.spi), (r_in_spi, r_out_spi));
+    assert_eq!(&new.outbound.enc_key[..], &r_in[..16]);
+    assert_eq!(&new.inbound.auth_key[..], &r_out[16..36]);
+
+    // The old SA is deleted after the grace period, the new one stays.
+    let later = t + Duration::from_secs(21);
+    i.handle_timeout(later);
+    let mut deleted = Vec::new();
+    while let Some(e) = i.poll_event() {
+        if let Event::ChildSaDeleted { inbound_spi } = e {
+            deleted.push(inbound_spi);
+        }
+    }
+    assert_eq!(deleted, [first.inbound.spi]);
+    let mut saw_delete = false;
+    while let Some(tx) = i.poll_transmit(later) {
+        if tx.keepalive {
+            continue;
+        }
+        if let Some(Payload::Delete(d)) = r.read_informational(&tx.data).first() {
+            assert_eq!(d.spis, [first.inbound.spi.to_be_bytes().to_vec()]);
+            saw_delete = true;
+        }
+    }
+    assert!(saw_delete);
+
+    // A rekey after close does nothing.
+    i.close(later);
+    while i.poll_transmit(later).is_some() {}
+    i.rekey_child(later);
+    assert!(i.poll_transmit(later).is_none());
+}
+
+#[test]
+fn rekey_child_before_phase1_is_a_no_op() {
+    let now = Instant::now();
+    let mut i = initiator(config(), now);
+    assert!(i.poll_transmit(now).is_some(), "main mode message 1");
+    i.rekey_child(now);
+    assert!(i.poll_transmit(now).is_none());
+    assert!(i.poll_event().is_none());
+}
+
+#[test]
+fn kilobyte_lifetime_is_proposed_and_responder_lifetime_honoured() {
+    let now = Instant::now();
+    let mut cfg = config();
+    cfg.esp_lifetime = Duration::from_secs(3600);
+    cfg.esp_lifetime_kb = Some(4_000_000);
+    let mut i = initiator(cfg, now);
+    let mut r = Responder::new(
+        b"secret",
+        Quirks {
+            responder_kb: Some(250_000),
+            ..Quirks::default()
+        },
+    );
+    let events = pump(&mut i, &mut r, now);
+    // Life-Type seconds (1) 3600 and kilobytes (2) 4000000 in the offer.
+    assert_eq!(r.offered_lifetimes, [vec![(1, 3600), (2, 4_000_000)]]);
+    let sa = child_ready(&events)[0].0;
+    assert_eq!(sa.lifetime_secs, Some(1200));
+    assert_eq!(
+        sa.lifetime_kbytes,
+        Some(250_000),
+        "responder-lifetime in kb"
+    );
+
+    // Without a kilobyte limit of ours, the responder's becomes the SA's.
+    let mut i = initiator(config(), now);
+    let mut r = Responder::new(
+        b"secret",
+        Quirks {
+            responder_kb: Some(9000),
+            ..Quirks::default()
+        },
+    );
+    let events = pump(&mut i, &mut r, now);
+    assert_eq!(r.offered_lifetimes, [vec![(1, 3600)]]);
+    assert_eq!(child_ready(&events)[0].0.lifetime_kbytes, Some(9000));
+
+    // A responder kilobyte lifetime above ours does not raise it.
+    let mut cfg = config();
+    cfg.esp_lifetime_kb = Some(100);
+    let mut i = initiator(cfg, now);
+    let mut r = Responder::new(
+        b"secret",
+        Quirks {
+            responder_kb: Some(9000),
+            ..Quirks::default()
+        },
+    );
+    let events = pump(&mut i, &mut r, now);
+    assert_eq!(child_ready(&events)[0].0.lifetime_kbytes, Some(100));
+}
+
+// ---------------------------------------------------------------- certificates
+
+/// A throw-away PKI made at test time: RSA-2048 keys (the `rsa` crate, seeded), certificates
+/// from rcgen.
+struct Pki {
+    ca: Vec<u8>,
+    rogue_ca: Vec<u8>,
+    server: Vec<u8>,
+    server_key: rsa::RsaPrivateKey,
+    /// The server's DN issued by the rogue CA (same key).
+    rogue_server: Vec<u8>,
+    client: Vec<u8>,
+    client_key: rsa::RsaPrivateKey,
+}
+
+const SERVER_DN: &str = "C=XX, O=l2sec test, CN=vpn.test";
+
+fn rsa_key(seed: u64) -> (rsa::RsaPrivateKey, rcgen::KeyPair) {
+    use rsa::pkcs8::EncodePrivateKey;
+    let mut rng = TestRng::new(seed);
+    let key = rsa::RsaPrivateKey::new(&mut l2sec_crypto::RngAdapter(&mut rng), 2048).unwrap();
+    let der = key.to_pkcs8_der().unwrap();
+    let pkcs8 = rustls_pki_types::PrivatePkcs8KeyDer::from(der.as_bytes().to_vec());
+    let kp = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&pkcs8, &rcgen::PKCS_RSA_SHA256).unwrap();
+    (key, kp)
+}
+
+fn dn(org: &str, cn: &str) -> rcgen::DistinguishedName {
+    let mut d = rcgen::DistinguishedName::new();
+    d.push(rcgen::DnType::CountryName, "XX");
+    d.push(rcgen::DnType::OrganizationName, org);
+    d.push(rcgen::DnType::CommonName, cn);
+    d
+}
+
+fn ca_cert(kp: &rcgen::KeyPair, org: &str) -> rcgen::Certificate {
+    let mut p = rcgen::CertificateParams::default();
+    p.distinguished_name = dn(org, "test CA");
+    p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    p.self_signed(kp).unwrap()
+}
+
+fn leaf(
+    org: &str,
+    cn: &str,
+    san_ip: Option<&str>,
+    kp: &rcgen::KeyPair,
+    ca: &rcgen::Certificate,
+    ca_kp: &rcgen::KeyPair,
+) -> Vec<u8> {
+    let mut p = rcgen::CertificateParams::default();
+    p.distinguished_name = dn(org, cn);
+    if let Some(ip) = san_ip {
+        p.subject_alt_names = vec![rcgen::SanType::IpAddress(ip.parse().unwrap())];
+    }
+    p.signed_by(kp, ca, ca_kp).unwrap().der().to_vec()
+}
+
+fn pki() -> &'static Pki {
+    static PKI: std::sync::OnceLock<Pki> = std::sync::OnceLock::new();
+    PKI.get_or_init(|| {
+        let (_, ca_kp) = rsa_key(1);
+        let (_, rogue_kp) = rsa_key(2);
+        let (server_key, server_kp) = rsa_key(3);
+        let (client_key, client_kp) = rsa_key(4);
+        let ca = ca_cert(&ca_kp, "l2sec test");
+        let rogue = ca_cert(&rogue_kp, "rogue");
+        Pki {
+            ca: ca.der().to_vec(),
+            rogue_ca: rogue.der().to_vec(),
+            server: leaf(
+                "l2sec test",
+                "vpn.test",
+                Some("198.18.0.1"),
+                &server_kp,
+                &ca,
+                &ca_kp,
+            ),
+            server_key,
+            rogue_server: leaf(
+                "l2sec test",
+                "vpn.test",
+                None,
+                &server_kp,
+                &rogue,
+                &rogue_kp,
+            ),
+            client: leaf("l2sec test", "client", None, &client_kp, &ca, &ca_kp),
+            client_key,
+        }
+    })
+}
+
+fn cert_config(ca: &[u8], remote_id: Option<RemoteId>) -> Config {
+    let p = pki();
+    let mut c = config();
+    c.auth = Auth::Cert(CertAuth {
+        cert_chain_der: vec![p.client.clone()],
+        key: p.client_key.clone(),
+        ca_der: vec![ca.to_vec()],
+        remote_id,
+    });
+    c
+}
+
+fn run_cert(
+    cfg: Config,
+    server_chain: Vec<Vec<u8>>,
+    signer: rsa::RsaPrivateKey,
+) -> (Vec<Event>, Responder) {
+    let now = Instant::now();
+    let mut i = initiator(cfg, now);
+    let mut r = Responder::with_cert(CertSide {
+        chain: server_chain,
+        key: signer,
+    });
+    let events = pump(&mut i, &mut r, now);
+    (events, r)
+}
+
+#[test]
+fn certificates_right_ca_and_dn_pass() {
+    let p = pki();
+    let cfg = cert_config(&p.ca, Some(RemoteId::Dn(SERVER_DN.into())));
+    let (events, r) = run_cert(cfg, vec![p.server.clone()], p.server_key.clone());
+    assert!(r.client_sig_ok, "the responder verified our signature");
+    assert!(
+        matches!(&events[0], Event::Phase1Done { proposal, .. } if proposal == "3des-sha1-modp1024"),
+        "{events:?}"
+    );
+    let sa = child_ready(&events)[0].0;
+    let (r_in_spi, r_in, _, _) = r.child.clone().unwrap();
+    assert_eq!(sa.outbound.spi, r_in_spi);
+    assert_eq!(&sa.outbound.enc_key[..], &r_in[..16]);
+    // The SAN IP and "any certificate of the CA" also pass.
+    for id in [Some(RemoteId::Ip("198.18.0.1".parse().unwrap())), None] {
+        let (events, _) = run_cert(
+            cert_config(&p.ca, id),
+            vec![p.server.clone()],
+            p.server_key.clone(),
+        );
+        assert_eq!(child_ready(&events).len(), 1, "{events:?}");
+    }
+}
+
+fn failure(events: &[Event]) -> &Error {
+    match events.last() {
+        Some(Event::Failed(e)) => e,
+        _ => panic!("expected a failure: {events:?}"),
+    }
+}
+
+#[test]
+fn certificates_wrong_ca_fails() {
+    let p = pki();
+    // We trust the rogue CA only: the real server certificate is not issued by it.
+    let (events, _) = run_cert(
+        cert_config(&p.rogue_ca, Some(RemoteId::Dn(SERVER_DN.into()))),
+        vec![p.server.clone()],
+        p.server_key.clone(),
+    );
+    let e = failure(&events);
+    assert!(
+        matches!(e, Error::Certificate(m) if m.contains("not issued by a configured ca")),
+        "{e}"
+    );
+    assert!(e.hint().unwrap().contains("`ca`"));
+    assert!(child_ready(&events).is_empty());
+    // The server presents a certificate of a CA we do not trust (same DN, same key).
+    let (events, _) = run_cert(
+        cert_config(&p.ca, Some(RemoteId::Dn(SERVER_DN.into()))),
+        vec![p.rogue_server.clone()],
+        p.server_key.clone(),
+    );
+    assert!(matches!(failure(&events), Error::Certificate(_)));
+}
+
+#[test]
+fn certificates_wrong_dn_fails() {
+    let p = pki();
+    let (events, _) = run_cert(
+        cert_config(
+            &p.ca,
+            Some(RemoteId::Dn("C=XX, O=l2sec test, CN=other.test".into())),
+        ),
+        vec![p.server.clone()],
+        p.server_key.clone(),
+    );
+    let e = failure(&events);
+    let Error::IdentityMismatch { expected, got } = e else {
+        panic!("{e}")
+    };
+    assert!(
+        expected.contains("other.test") && got.contains("vpn.test"),
+        "{e}"
+    );
+    assert!(e.hint().unwrap().contains("remote_id"));
+}
+
+#[test]
+fn certificates_bad_signature_fails() {
+    let p = pki();
+    // Right certificate, but HASH_R signed with another key.
+    let (events, _) = run_cert(
+        cert_config(&p.ca, Some(RemoteId::Dn(SERVER_DN.into()))),
+        vec![p.server.clone()],
+        p.client_key.clone(),
+    );
+    assert!(
+        matches!(failure(&events), Error::BadSignature),
+        "{events:?}"
+    );
 }
