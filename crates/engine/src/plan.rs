@@ -57,10 +57,11 @@ fn ike_config(
         if worst == Strength::Weak {
             policy = Policy::Weak;
         }
-        cfg.ike_proposals.push(
-            l2sec_ike::parse_ike_proposal(&prop.to_string())
-                .map_err(|e| cfg_err(format!("[ipsec] ike: {e}")))?,
-        );
+        cfg.ike_proposals.push(l2sec_ike::IkeProposal {
+            cipher: prop.cipher,
+            hash: prop.hash,
+            group: prop.group,
+        });
     }
     for prop in &ip.esp {
         let worst = prop
@@ -70,10 +71,11 @@ fn ike_config(
         if worst == Strength::Weak {
             policy = Policy::Weak;
         }
-        cfg.esp_proposals.push(
-            l2sec_ike::parse_esp_proposal(&prop.to_string())
-                .map_err(|e| cfg_err(format!("[ipsec] esp: {e}")))?,
-        );
+        cfg.esp_proposals.push(l2sec_ike::EspProposal {
+            cipher: prop.cipher,
+            integ: prop.integ,
+            pfs: None,
+        });
     }
     if policy == Policy::Weak {
         warnings.push(

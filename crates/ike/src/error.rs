@@ -103,7 +103,7 @@ impl Error {
                 stage: "aggressive mode message 1",
                 ..
             } => {
-                "check the server address and that udp/500 is reachable; some servers (softether) silently drop proposals they do not accept: try other `ike` proposals or policy = \"legacy\""
+                "check the server address and that udp/500 is reachable; some servers (softether) silently drop proposals they do not accept: set `ike = [...]` in [ipsec] to what the server allows, e.g. [\"3des-sha1-modp1024\"]"
             }
             Error::NoResponse {
                 stage: "main mode message 5",
@@ -115,7 +115,7 @@ impl Error {
                 "the server or the path to it stopped answering; check udp/500 and udp/4500"
             }
             Error::NoProposalChosen { phase: 1, .. } => {
-                "the server accepts none of our ike proposals: set `ike = [...]` in the profile to what the server allows (e.g. 3des-sha1-modp1024 with policy = \"legacy\")"
+                "the server accepts none of our ike proposals: set `ike = [...]` in the profile to what the server allows (e.g. ike = [\"3des-sha1-modp1024\"])"
             }
             Error::NoProposalChosen { .. } => {
                 "the server accepts none of our esp proposals: set `esp = [...]` (e.g. aes128-sha1, 3des-sha1) or pfs as the server requires"
