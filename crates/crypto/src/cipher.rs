@@ -1,4 +1,5 @@
-//! CBC block ciphers (RustCrypto aes/des/cbc) and AES-GCM-16 for ESP (ring, RFC 4106).
+//! CBC block ciphers (AES: RustCrypto aes/cbc; DES and 3DES: our own [`crate::des`]) and
+//! AES-GCM-16 for ESP (ring, RFC 4106).
 
 use crate::alg::CipherAlg;
 use crate::error::CryptoError;
@@ -12,14 +13,17 @@ use zeroize::Zeroize;
 
 #[derive(Clone)]
 enum BlockInner {
-    Des(des::Des),
-    TripleDes(des::TdesEde3),
+    Des(crate::des::Des),
+    TripleDes(crate::des::TripleDes),
     Aes128(aes::Aes128),
     Aes192(aes::Aes192),
     Aes256(aes::Aes256),
 }
 
 /// A keyed CBC block cipher: DES, 3DES or AES-CBC. Key schedules are zeroized on drop.
+///
+/// DES and 3DES use table lookups that are not constant-time with respect to cache timing
+/// (see the `des` module); they are legacy ciphers only used when the policy opts in.
 #[derive(Clone)]
 pub struct BlockCipher {
     alg: CipherAlg,
@@ -68,6 +72,26 @@ where
     Ok(())
 }
 
+/// The 8-byte IV of DES/3DES CBC, or the error the AES path gives for a wrong length.
+fn des_iv(iv: &[u8], data: &[u8]) -> Result<[u8; 8], CryptoError> {
+    let iv: [u8; 8] = iv
+        .try_into()
+        .map_err(|_| CryptoError::BadLength("iv length must equal the block length"))?;
+    if data.len() % 8 != 0 {
+        return Err(CryptoError::BadLength(
+            "data length must be a multiple of the block length",
+        ));
+    }
+    Ok(iv)
+}
+
+/// An 8-byte block view for the DES ECB paths (length checked by the caller).
+fn block8(block: &mut [u8]) -> Result<&mut [u8; 8], CryptoError> {
+    block
+        .try_into()
+        .map_err(|_| CryptoError::BadLength("block length"))
+}
+
 fn ecb_encrypt<C: BlockEncrypt>(c: &C, block: &mut [u8]) {
     c.encrypt_block(GenericArray::from_mut_slice(block));
 }
@@ -89,9 +113,13 @@ impl BlockCipher {
         }
         let err = |_| bad_key(alg, key.len());
         let inner = match alg {
-            CipherAlg::DesCbc => BlockInner::Des(des::Des::new_from_slice(key).map_err(err)?),
+            CipherAlg::DesCbc => {
+                let k: &[u8; 8] = key.try_into().map_err(|_| bad_key(alg, key.len()))?;
+                BlockInner::Des(crate::des::Des::new(k))
+            }
             CipherAlg::TripleDesCbc => {
-                BlockInner::TripleDes(des::TdesEde3::new_from_slice(key).map_err(err)?)
+                let k: &[u8; 24] = key.try_into().map_err(|_| bad_key(alg, key.len()))?;
+                BlockInner::TripleDes(crate::des::TripleDes::new(k))
             }
             CipherAlg::AesCbc { key_bits: 128 } => {
                 BlockInner::Aes128(aes::Aes128::new_from_slice(key).map_err(err)?)
@@ -124,8 +152,14 @@ impl BlockCipher {
     /// CBC-encrypt `data` in place; `iv` is one block and `data.len()` a multiple of the block length.
     pub fn encrypt_cbc(&self, iv: &[u8], data: &mut [u8]) -> Result<(), CryptoError> {
         match &self.inner {
-            BlockInner::Des(c) => cbc_encrypt(c, iv, data),
-            BlockInner::TripleDes(c) => cbc_encrypt(c, iv, data),
+            BlockInner::Des(c) => {
+                c.encrypt_cbc(&des_iv(iv, data)?, data);
+                Ok(())
+            }
+            BlockInner::TripleDes(c) => {
+                c.encrypt_cbc(&des_iv(iv, data)?, data);
+                Ok(())
+            }
             BlockInner::Aes128(c) => cbc_encrypt(c, iv, data),
             BlockInner::Aes192(c) => cbc_encrypt(c, iv, data),
             BlockInner::Aes256(c) => cbc_encrypt(c, iv, data),
@@ -135,8 +169,14 @@ impl BlockCipher {
     /// CBC-decrypt `data` in place; `iv` is one block and `data.len()` a multiple of the block length.
     pub fn decrypt_cbc(&self, iv: &[u8], data: &mut [u8]) -> Result<(), CryptoError> {
         match &self.inner {
-            BlockInner::Des(c) => cbc_decrypt(c, iv, data),
-            BlockInner::TripleDes(c) => cbc_decrypt(c, iv, data),
+            BlockInner::Des(c) => {
+                c.decrypt_cbc(&des_iv(iv, data)?, data);
+                Ok(())
+            }
+            BlockInner::TripleDes(c) => {
+                c.decrypt_cbc(&des_iv(iv, data)?, data);
+                Ok(())
+            }
             BlockInner::Aes128(c) => cbc_decrypt(c, iv, data),
             BlockInner::Aes192(c) => cbc_decrypt(c, iv, data),
             BlockInner::Aes256(c) => cbc_decrypt(c, iv, data),
@@ -149,8 +189,8 @@ impl BlockCipher {
             return Err(CryptoError::BadLength("block length"));
         }
         match &self.inner {
-            BlockInner::Des(c) => ecb_encrypt(c, block),
-            BlockInner::TripleDes(c) => ecb_encrypt(c, block),
+            BlockInner::Des(c) => c.encrypt_block(block8(block)?),
+            BlockInner::TripleDes(c) => c.encrypt_block(block8(block)?),
             BlockInner::Aes128(c) => ecb_encrypt(c, block),
             BlockInner::Aes192(c) => ecb_encrypt(c, block),
             BlockInner::Aes256(c) => ecb_encrypt(c, block),
@@ -164,8 +204,8 @@ impl BlockCipher {
             return Err(CryptoError::BadLength("block length"));
         }
         match &self.inner {
-            BlockInner::Des(c) => ecb_decrypt(c, block),
-            BlockInner::TripleDes(c) => ecb_decrypt(c, block),
+            BlockInner::Des(c) => c.decrypt_block(block8(block)?),
+            BlockInner::TripleDes(c) => c.decrypt_block(block8(block)?),
             BlockInner::Aes128(c) => ecb_decrypt(c, block),
             BlockInner::Aes192(c) => ecb_decrypt(c, block),
             BlockInner::Aes256(c) => ecb_decrypt(c, block),

@@ -7,6 +7,7 @@
 
 mod alg;
 mod cipher;
+mod des;
 mod dh;
 mod error;
 mod mac;

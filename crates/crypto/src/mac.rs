@@ -2,8 +2,7 @@
 
 use crate::alg::{HashAlg, IntegAlg};
 use crate::error::CryptoError;
-use cipher::generic_array::GenericArray;
-use cipher::{BlockEncrypt, KeyInit};
+use cipher::KeyInit;
 
 fn keyed<M: hmac::Mac + KeyInit>(key: &[u8]) -> M {
     <M as KeyInit>::new_from_slice(key).expect("hmac accepts keys of any length")
@@ -243,10 +242,9 @@ pub fn des_encrypt_7(key7: &[u8; 7], block: &[u8; 8]) -> [u8; 8] {
         // Odd parity in the low bit.
         *b = hi | u8::from(hi.count_ones() % 2 == 0);
     }
-    let cipher = des::Des::new(GenericArray::from_slice(&key[..]));
-    let mut out = GenericArray::clone_from_slice(block);
-    cipher.encrypt_block(&mut out);
-    out.into()
+    let mut out = *block;
+    crate::des::Des::new(&key).encrypt_block(&mut out);
+    out
 }
 
 #[cfg(test)]
