@@ -282,9 +282,7 @@ impl<'a> Conn<'a> {
         loop {
             let now = Instant::now();
             self.flush(now).await?;
-            if let Some(end) = self.process_events(now)? {
-                return Ok(end);
-            }
+            self.process_events(now)?;
             // Events can queue more output (e.g. SessionUp -> LCP Configure-Request).
             self.flush(now).await?;
             if let Some(end) = self.check_closing(now) {
@@ -425,11 +423,10 @@ impl<'a> Conn<'a> {
 
     // ---------------------------------------------------------------- events
 
-    fn process_events(&mut self, now: Instant) -> Result<Option<Ended>, ConnectError> {
+    fn process_events(&mut self, now: Instant) -> Result<(), ConnectError> {
         self.ike_events(now)?;
         self.l2tp_events(now)?;
-        self.ppp_events(now)?;
-        Ok(None)
+        self.ppp_events(now)
     }
 
     /// Volume and sequence-number limits of the ESP SAs.
@@ -810,7 +807,7 @@ impl<'a> Conn<'a> {
         while let Some(msg) = self.lac.poll_transmit(now) {
             let off = HEADROOM;
             self.tx[off..off + msg.len()].copy_from_slice(&msg);
-            self.send_l2tp(off, msg.len()).await?;
+            self.send_l2tp(off, msg.len())?;
         }
         // PPP control
         while let Some(frame) = self.ppp.poll_transmit(now) {
@@ -822,54 +819,47 @@ impl<'a> Conn<'a> {
                 .lac
                 .write_data_header(h, &mut self.tx[off..off + l2h + frame.len()], frame.len())
                 .map_err(|e| self.fail(ErrorKind::Internal, e.to_string()))?;
-            self.send_l2tp(off, len).await?;
+            self.send_l2tp(off, len)?;
         }
         Ok(())
     }
 
     /// Sends the L2TP datagram at `tx[off..off + len]`: over ESP when IPsec is on, else plain UDP.
-    async fn send_l2tp(&mut self, off: usize, len: usize) -> Result<(), ConnectError> {
-        let r = send_l2tp_buf(
+    /// A full socket buffer drops it (L2TP and TCP recover), as a router would.
+    fn send_l2tp(&mut self, off: usize, len: usize) -> Result<(), ConnectError> {
+        let out = seal_l2tp(
             &mut self.tx,
             off,
             len,
             self.ipsec.as_mut(),
-            self.plain.as_ref(),
-            SocketAddr::new(self.server, self.l2tp_peer_port),
+            self.plain.is_some(),
             self.l2tp_peer_port,
-        );
-        match r {
-            Ok(Some(out)) => {
-                let res = match out {
-                    Out::Udp4500(a, b) => {
-                        let i = self.ipsec.as_ref().expect("ipsec present");
-                        i.s4500.try_send(&self.tx[a..b])
-                    }
-                    Out::Raw(a, b) => {
-                        let i = self.ipsec.as_ref().expect("ipsec present");
-                        let raw = i.raw.as_ref().expect("raw socket present");
-                        raw.get_ref().send(&self.tx[a..b])
-                    }
-                    Out::Plain(a, b) => {
-                        let s = self.plain.as_ref().expect("plain socket");
-                        s.try_send_to(
-                            &self.tx[a..b],
-                            SocketAddr::new(self.server, self.l2tp_peer_port),
-                        )
-                    }
-                };
-                match res {
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        trace!("send buffer full: dropped")
-                    }
-                    Err(e) => debug!("send failed: {e}"),
-                }
-                Ok(())
+        )
+        .map_err(|e| self.fail(ErrorKind::Internal, e))?;
+        let Some((how, range)) = out else {
+            return Ok(());
+        };
+        let packet = &self.tx[range];
+        let res = match how {
+            Out::Udp4500 => self.ipsec.as_ref().map(|i| i.s4500.try_send(packet)),
+            Out::Raw => self
+                .ipsec
+                .as_ref()
+                .and_then(|i| i.raw.as_ref())
+                .map(|r| r.get_ref().send(packet)),
+            Out::Plain => self
+                .plain
+                .as_ref()
+                .map(|s| s.try_send_to(packet, SocketAddr::new(self.server, self.l2tp_peer_port))),
+        };
+        match res {
+            Some(Ok(_)) | None => {}
+            Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                trace!("send buffer full: dropped")
             }
-            Ok(None) => Ok(()),
-            Err(e) => Err(self.fail(ErrorKind::Internal, e)),
+            Some(Err(e)) => debug!("send failed: {e}"),
         }
+        Ok(())
     }
 
     // ---------------------------------------------------------------- input
@@ -1043,13 +1033,13 @@ impl<'a> Conn<'a> {
             };
             let v6 = match self.tx[HEADROOM] >> 4 {
                 4 => false,
-                6 => true,
-                _ => continue,
+                6 if self.ipv6.is_some() => true,
+                _ => continue, // not IP, or IPv6 while IPV6CP is not open
             };
             let mut hdr = [0u8; 8];
             let ph = self.ppp.write_ip_header(&mut hdr, v6);
             if ph == 0 {
-                continue; // that IP version is not up
+                continue;
             }
             let l2h = self.lac.data_header_len(h);
             let off = HEADROOM - ph - l2h;
@@ -1065,97 +1055,58 @@ impl<'a> Conn<'a> {
                 }
             };
             self.ctx.bytes_out += n as u64;
-            let r = send_l2tp_buf(
-                &mut self.tx,
-                off,
-                len,
-                self.ipsec.as_mut(),
-                self.plain.as_ref(),
-                SocketAddr::new(self.server, self.l2tp_peer_port),
-                self.l2tp_peer_port,
-            );
-            let out = match r {
-                Ok(Some(o)) => o,
-                Ok(None) => continue,
-                Err(e) => return Err(self.fail(ErrorKind::Internal, e)),
-            };
-            let res = match out {
-                Out::Udp4500(a, b) => self
-                    .ipsec
-                    .as_ref()
-                    .expect("ipsec")
-                    .s4500
-                    .try_send(&self.tx[a..b]),
-                Out::Raw(a, b) => self
-                    .ipsec
-                    .as_ref()
-                    .and_then(|i| i.raw.as_ref())
-                    .expect("raw socket")
-                    .get_ref()
-                    .send(&self.tx[a..b]),
-                Out::Plain(a, b) => self.plain.as_ref().expect("plain socket").try_send_to(
-                    &self.tx[a..b],
-                    SocketAddr::new(self.server, self.l2tp_peer_port),
-                ),
-            };
-            if let Err(e) = res {
-                trace!("send: {e}");
-            }
+            self.send_l2tp(off, len)?;
         }
         Ok(())
     }
 }
 
-/// Where a sealed datagram sits in the transmit buffer and which socket takes it.
+/// Which socket takes a sealed datagram.
 enum Out {
-    Udp4500(usize, usize),
-    Raw(usize, usize),
-    Plain(usize, usize),
+    /// UDP 4500 (ESP in UDP).
+    Udp4500,
+    /// Raw IP protocol 50.
+    Raw,
+    /// Plain L2TP over UDP (no IPsec).
+    Plain,
 }
 
 /// Wraps the L2TP datagram at `tx[off..off + len]` for the wire: inner UDP header and ESP
-/// (sealed in place) when IPsec is on. Returns the range to send, or `None` when there is no
-/// SA yet (the datagram is dropped; L2TP retransmits).
-fn send_l2tp_buf(
+/// (sealed in place) when IPsec is on. Returns the socket and the range to send, or `None`
+/// when there is nothing to send it with yet (no SA: the datagram is dropped, L2TP retransmits).
+fn seal_l2tp(
     tx: &mut [u8],
     off: usize,
     len: usize,
     ipsec: Option<&mut Ipsec>,
-    plain: Option<&UdpSocket>,
-    _peer: SocketAddr,
+    plain: bool,
     peer_port: u16,
-) -> Result<Option<Out>, String> {
-    match ipsec {
-        Some(i) => {
-            let Some(pair) = &mut i.esp else {
-                return Ok(None);
-            };
-            let sa = pair.current_mut();
-            let udp_off = off - l2sec_esp::udp::HEADER_LEN;
-            l2sec_esp::udp::write_header(
-                &mut tx[udp_off..],
-                L2TP_PORT,
-                peer_port,
-                len,
-                l2sec_esp::udp::Checksum::Zero,
-            );
-            let esp_off = udp_off - sa.header_len();
-            let end = off + len + sa.max_trailer_len();
-            let n = sa
-                .seal(&mut tx[esp_off..end], l2sec_esp::udp::HEADER_LEN + len, 17)
-                .map_err(|e| format!("ESP seal: {e}"))?;
-            Ok(Some(match i.encap {
-                Encapsulation::Udp { .. } => Out::Udp4500(esp_off, esp_off + n),
-                Encapsulation::Raw => Out::Raw(esp_off, esp_off + n),
-            }))
-        }
-        None => {
-            if plain.is_none() {
-                return Ok(None);
-            }
-            Ok(Some(Out::Plain(off, off + len)))
-        }
-    }
+) -> Result<Option<(Out, std::ops::Range<usize>)>, String> {
+    let Some(i) = ipsec else {
+        return Ok(plain.then(|| (Out::Plain, off..off + len)));
+    };
+    let Some(pair) = &mut i.esp else {
+        return Ok(None);
+    };
+    let sa = pair.current_mut();
+    let udp_off = off - l2sec_esp::udp::HEADER_LEN;
+    l2sec_esp::udp::write_header(
+        &mut tx[udp_off..],
+        L2TP_PORT,
+        peer_port,
+        len,
+        l2sec_esp::udp::Checksum::Zero,
+    );
+    let esp_off = udp_off - sa.header_len();
+    let end = off + len + sa.max_trailer_len();
+    let n = sa
+        .seal(&mut tx[esp_off..end], l2sec_esp::udp::HEADER_LEN + len, 17)
+        .map_err(|e| format!("ESP seal: {e}"))?;
+    let how = match i.encap {
+        Encapsulation::Udp { .. } => Out::Udp4500,
+        Encapsulation::Raw => Out::Raw,
+    };
+    Ok(Some((how, esp_off..esp_off + n)))
 }
 
 /// A raw IPv4 protocol-50 socket connected to the server.
