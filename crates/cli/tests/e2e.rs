@@ -221,6 +221,21 @@ fn disconnect(ns: &str, scratch: &Scratch) {
     );
 }
 
+/// Prints a measured figure and, when `L2SEC_FIGURES` names a file (the lab's `test` command
+/// sets it), appends it there so the figures show even when test output is captured.
+fn figure(line: &str) {
+    eprintln!("FIGURES {line}");
+    if let Some(path) = std::env::var_os("L2SEC_FIGURES") {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
+
 fn rss_kib(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     s.lines()
@@ -377,8 +392,8 @@ fn softether_full_cycle(auth: &str) {
     let (user, sys) = (cpu1.0 - cpu0.0, cpu1.1 - cpu0.1);
     #[allow(clippy::cast_precision_loss)]
     let gb = bytes as f64 / 1e9;
-    eprintln!(
-        "FIGURES softether/{auth}: up in {:.2}s, RSS {} KiB, RTT tunnel {rtt_tunnel:.3} ms vs direct {rtt_direct:.3} ms, \
+    figure(&format!(
+        "softether/{auth}: up in {:.2}s, RSS {} KiB, RTT tunnel {rtt_tunnel:.3} ms vs direct {rtt_direct:.3} ms, \
          {:.1} Mbit/s, client CPU {:.2} s/GB (user {:.2}, system {:.2}; system time includes the \
          kernel's delivery into the server namespace)",
         t_up.as_secs_f64(),
@@ -387,7 +402,7 @@ fn softether_full_cycle(auth: &str) {
         (user + sys) / gb,
         user / gb,
         sys / gb
-    );
+    ));
     let status = Command::new("ip")
         .args(["netns", "exec", ns, &bin(), "status", "--json"])
         .env("L2SEC_CONTROL_SOCKET", scratch.control())
@@ -543,10 +558,10 @@ fn l2tpns_cycle(user: &str, password: &str, auth: &str, expect_addr: Option<&str
         None => assert!(local.starts_with("198.19.20."), "{local}"),
     }
     let rtt = ping_avg(ns, &topo::L2_GW.to_string(), 5);
-    eprintln!(
-        "FIGURES l2tpns/{auth}: up in {:.2}s, RTT {rtt:.3} ms",
+    figure(&format!(
+        "l2tpns/{auth}: up in {:.2}s, RTT {rtt:.3} ms",
         c.started.elapsed().as_secs_f64()
-    );
+    ));
     disconnect(ns, &scratch);
     let (code, _) = c.wait_exit(Duration::from_secs(10));
     assert_eq!(code, 0, "stderr:\n{}", c.stderr());
@@ -675,7 +690,9 @@ fn softether_killed_without_reconnect() {
     );
     let line = error_line(&c.stderr());
     assert!(!line.is_empty(), "one error line expected: {}", c.stderr());
-    eprintln!("FIGURES loss noticed and host restored {took:?} after the kill: {line}");
+    figure(&format!(
+        "loss noticed and host restored {took:?} after the kill: {line}"
+    ));
     assert_eq!(snapshot(ns), before, "host not restored");
 }
 
@@ -720,7 +737,9 @@ fn softether_esp_rekey_without_gap() {
         "no ESP rekey within 70 s:\n{}",
         c.stderr()
     );
-    eprintln!("FIGURES rekey: {received}/350 pings answered across an ESP rekey");
+    figure(&format!(
+        "rekey: {received}/350 pings answered across an ESP rekey"
+    ));
     assert!(received >= 349, "traffic gap during the rekey: {text}");
     disconnect(ns, &scratch);
     let (code, _) = c.wait_exit(Duration::from_secs(10));
