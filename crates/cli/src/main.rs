@@ -51,10 +51,12 @@ fn init_tracing(verbose: u8) {
     let filter = match std::env::var("RUST_LOG") {
         Ok(v) if !v.is_empty() => EnvFilter::new(v),
         // Without -v, warnings reach the user as events (printed once), not as log lines.
+        // netlink-packet-route warns about every attribute newer than itself (harmless kernel
+        // additions): keep it to errors unless asked for trace output.
         _ => EnvFilter::new(match verbose {
             0 => "error",
-            1 => "info",
-            2 => "debug",
+            1 => "info,netlink_packet_route=error",
+            2 => "debug,netlink_packet_route=error",
             _ => "trace",
         }),
     };

@@ -718,7 +718,14 @@ impl<'a> Conn<'a> {
             .stage(Stage::Ipcp, format!("address {local}, peer {peer}"));
         self.enter(Stage::Host, String::new());
         let mtu = self.tunnel_mtu(ppp_mtu);
-        let dns: Vec<IpAddr> = dns.into_iter().map(IpAddr::V4).collect();
+        // Servers often hand out the same address as primary and secondary DNS.
+        let mut unique: Vec<IpAddr> = Vec::with_capacity(dns.len());
+        for d in dns.into_iter().map(IpAddr::V4) {
+            if !unique.contains(&d) {
+                unique.push(d);
+            }
+        }
+        let dns = unique;
         self.host
             .configure(
                 self.plan,
