@@ -380,6 +380,19 @@ fn keymat_split(
     }
 }
 
+/// The first KE and nonce payloads of a message, if present.
+fn ke_and_nonce(payloads: &[Payload]) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+    let (mut ke, mut nonce) = (None, None);
+    for p in payloads {
+        match p {
+            Payload::Ke(k) if ke.is_none() => ke = Some(k.clone()),
+            Payload::Nonce(n) if nonce.is_none() => nonce = Some(n.clone()),
+            _ => {}
+        }
+    }
+    (ke, nonce)
+}
+
 fn min_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     match (a, b) {
         (Some(x), Some(y)) => Some(x.min(y)),
@@ -941,20 +954,7 @@ impl Initiator {
         if msg.header.exchange != exchange::MAIN {
             return Ok(());
         }
-        let ke = msg.payloads.iter().find_map(|p| {
-            if let Payload::Ke(k) = p {
-                Some(k.clone())
-            } else {
-                None
-            }
-        });
-        let nr = msg.payloads.iter().find_map(|p| {
-            if let Payload::Nonce(n) = p {
-                Some(n.clone())
-            } else {
-                None
-            }
-        });
+        let (ke, nr) = ke_and_nonce(&msg.payloads);
         let (Some(ke), Some(nr)) = (ke, nr) else {
             return Err(Error::Malformed("main mode message 4 without ke or nonce"));
         };
@@ -1114,20 +1114,7 @@ impl Initiator {
         }
         let chosen = self.check_chosen_ike(&msg)?;
         self.note_vendor_ids(&msg);
-        let ke = msg.payloads.iter().find_map(|p| {
-            if let Payload::Ke(k) = p {
-                Some(k.clone())
-            } else {
-                None
-            }
-        });
-        let nr = msg.payloads.iter().find_map(|p| {
-            if let Payload::Nonce(n) = p {
-                Some(n.clone())
-            } else {
-                None
-            }
-        });
+        let (ke, nr) = ke_and_nonce(&msg.payloads);
         let (Some(ke), Some(nr)) = (ke, nr) else {
             return Err(Error::Malformed(
                 "aggressive mode message 2 without ke or nonce",

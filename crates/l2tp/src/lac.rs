@@ -519,23 +519,9 @@ impl Lac {
         if !self.accept_peer_params(m) {
             return;
         }
-        if let Some(c) = self.our_challenge {
-            let want = chap_md5(
-                MessageType::Sccrp.code() as u8,
-                self.secret().unwrap_or_default(),
-                &c,
-            );
-            let got = m.find(|a| {
-                if let Avp::ChallengeResponse(r) = a {
-                    Some(*r)
-                } else {
-                    None
-                }
-            });
-            if got != Some(want) {
-                self.fail(CloseCause::TunnelAuthFailed, ResultCode::new(4));
-                return;
-            }
+        if !self.challenge_answered(m, MessageType::Sccrp) {
+            self.fail(CloseCause::TunnelAuthFailed, ResultCode::new(4));
+            return;
         }
         let mut avps = Vec::new();
         if let Some(chal) = m.find(|a| {
@@ -687,24 +673,26 @@ impl Lac {
         self.state = State::WaitScccn;
     }
 
-    fn on_scccn(&mut self, m: &Message) {
-        if let Some(c) = self.our_challenge {
-            let want = chap_md5(
-                MessageType::Scccn.code() as u8,
-                self.secret().unwrap_or_default(),
-                &c,
-            );
-            let got = m.find(|a| {
-                if let Avp::ChallengeResponse(r) = a {
-                    Some(*r)
-                } else {
-                    None
-                }
-            });
-            if got != Some(want) {
-                self.fail(CloseCause::TunnelAuthFailed, ResultCode::new(4));
-                return;
+    /// Whether `m` (of type `mt`) answers the challenge we sent, if we sent one.
+    fn challenge_answered(&self, m: &Message, mt: MessageType) -> bool {
+        let Some(c) = self.our_challenge else {
+            return true;
+        };
+        let want = chap_md5(mt.code() as u8, self.secret().unwrap_or_default(), &c);
+        let got = m.find(|a| {
+            if let Avp::ChallengeResponse(r) = a {
+                Some(*r)
+            } else {
+                None
             }
+        });
+        got == Some(want)
+    }
+
+    fn on_scccn(&mut self, m: &Message) {
+        if !self.challenge_answered(m, MessageType::Scccn) {
+            self.fail(CloseCause::TunnelAuthFailed, ResultCode::new(4));
+            return;
         }
         self.tunnel_up();
     }
