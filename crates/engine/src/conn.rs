@@ -277,8 +277,35 @@ impl<'a> Conn<'a> {
         ConnectError::new(self.stage, kind, cause)
     }
 
-    /// Runs the connection until it fails or the user stops it.
+    /// Runs the connection until it fails or the user stops it. After a failure past IKE (a
+    /// refused password, a PPP or host error) the server still gets an orderly goodbye (CDN,
+    /// StopCCN, IKE delete) within the close budget, unless the failure is that it is gone:
+    /// an LNS left with a half-open tunnel (xl2tpd retrying its CDN for half a minute) would
+    /// otherwise hand the next connection from the same address and port to the old tunnel.
     pub(crate) async fn run(mut self, stop: &mut Stop) -> Result<Ended, ConnectError> {
+        match self.run_loop(stop).await {
+            Err(e)
+                if self.closing.is_none() && e.kind != ErrorKind::Lost && self.l2tp_started() =>
+            {
+                debug!("saying goodbye to the server after: {e}");
+                self.begin_close(Instant::now(), false);
+                // until the goodbye is acknowledged or its budget runs out; errors now are moot
+                let _ = self.run_loop(stop).await;
+                Err(e)
+            }
+            other => other,
+        }
+    }
+
+    /// True once the L2TP tunnel has been asked for (there is something to close).
+    fn l2tp_started(&self) -> bool {
+        !matches!(
+            self.stage,
+            Stage::Setup | Stage::Resolving | Stage::IkePhase1 | Stage::QuickMode
+        )
+    }
+
+    async fn run_loop(&mut self, stop: &mut Stop) -> Result<Ended, ConnectError> {
         loop {
             let now = Instant::now();
             self.flush(now).await?;
@@ -305,7 +332,7 @@ impl<'a> Conn<'a> {
                 biased;
                 () = stop.requested() => {
                     if self.closing.is_none() {
-                        self.begin_close(Instant::now());
+                        self.begin_close(Instant::now(), true);
                     }
                 }
                 r = readable_udp(s4500) => { r.map_err(|e| ioerr(self.stage, "NAT-T socket", &e))?; self.on_udp4500()?; }
@@ -366,8 +393,12 @@ impl<'a> Conn<'a> {
 
     // ---------------------------------------------------------------- teardown
 
-    fn begin_close(&mut self, now: Instant) {
-        self.ctx.stage(Stage::Teardown, "disconnecting".into());
+    /// Starts the orderly teardown; `announce` reports the teardown stage (not after a
+    /// failure, whose error line is what the user needs to see).
+    fn begin_close(&mut self, now: Instant, announce: bool) {
+        if announce {
+            self.ctx.stage(Stage::Teardown, "disconnecting".into());
+        }
         let end = now + CLOSE_BUDGET;
         if self.session.is_some() && self.ppp.phase() != l2sec_ppp::Phase::Dead {
             self.ppp.close(now);
@@ -499,7 +530,7 @@ impl<'a> Conn<'a> {
                     }
                     if first {
                         let how = match encap {
-                            Encapsulation::Raw => "ESP",
+                            Encapsulation::Raw => "raw ESP (IP protocol 50)",
                             Encapsulation::Udp { .. } => "ESP in UDP 4500",
                         };
                         self.ctx

@@ -226,7 +226,7 @@ impl Plan {
         };
         ppp.auth = p
             .ppp
-            .auth
+            .auth_methods(p.ipsec.enabled)
             .iter()
             .map(|m| match m {
                 l2sec_profile::AuthMethod::MsChapV2 => l2sec_ppp::AuthMethod::MsChapV2,

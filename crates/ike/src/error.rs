@@ -115,10 +115,10 @@ impl Error {
                 "the server or the path to it stopped answering; check udp/500 and udp/4500"
             }
             Error::NoProposalChosen { phase: 1, .. } => {
-                "the server accepts none of our ike proposals: set `ike = [...]` in the profile to what the server allows (e.g. ike = [\"3des-sha1-modp1024\"])"
+                "the server accepts none of our ike proposals: remove `ike = [...]` from [ipsec] to offer l2sec's default list, or set it to what the server allows (e.g. [\"aes256-sha256-modp2048\"] for libreswan, [\"3des-sha1-modp1024\"] for old servers)"
             }
             Error::NoProposalChosen { .. } => {
-                "the server accepts none of our esp proposals: set `esp = [...]` (e.g. aes128-sha1, 3des-sha1) or pfs as the server requires"
+                "the server accepts none of our esp proposals: remove `esp = [...]` from [ipsec] to offer l2sec's default list, or set it (e.g. aes128-sha1, 3des-sha1) and pfs as the server requires"
             }
             Error::InvalidIdInformation => {
                 "the server does not accept l2tp transport mode (udp/1701) for our address, or expects another local id"

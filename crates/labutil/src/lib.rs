@@ -66,6 +66,28 @@ pub mod topo {
     /// strongSwan pre-shared key.
     pub const SS_PSK: &str = "l2sec-lab-psk";
 
+    /// Namespace of the Linux server VM (libreswan + xl2tpd + pppd) and its bridge.
+    pub const LX_SRV_NS: &str = "l2s-lx-srv";
+    /// Linux server address (the VM's eth0).
+    pub const LX_SRV: Ipv4Addr = Ipv4Addr::new(198, 18, 40, 1);
+    /// Client namespace for libreswan's `encapsulation=yes` conn (ESP in UDP 4500, no NAT).
+    pub const LX_CLI_NS: &str = "l2s-lx-cli";
+    /// Client namespace for the `encapsulation=auto` conn: raw ESP (IP protocol 50).
+    pub const LX_RAW_NS: &str = "l2s-lx-raw";
+    /// Client namespace whose address may reach xl2tpd without IPsec (plain L2TP).
+    pub const LX_CLEAR_NS: &str = "l2s-lx-clr";
+    /// Client namespace served by the LNS that requires CHAP-MD5.
+    pub const LX_MD5_NS: &str = "l2s-lx-md5";
+    /// Client namespace served by the LNS that requires PAP.
+    pub const LX_PAP_NS: &str = "l2s-lx-pap";
+    /// pppd's address on the server side of every PPP link.
+    pub const LX_PPP_SERVER: Ipv4Addr = Ipv4Addr::new(198, 19, 40, 1);
+    /// The two DNS servers pppd hands out.
+    pub const LX_PPP_DNS: [Ipv4Addr; 2] = [
+        Ipv4Addr::new(198, 19, 40, 53),
+        Ipv4Addr::new(198, 19, 40, 54),
+    ];
+
     /// PPP user with a pool address (all servers).
     pub const USER: &str = "alice";
     /// Password of [`USER`].
@@ -101,4 +123,45 @@ pub fn require_lab(test: &str) -> bool {
 pub fn enter_netns(name: &str) -> std::io::Result<()> {
     let f = File::open(format!("/run/netns/{name}"))?;
     nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)
+}
+
+/// Credentials the Linux server lab drew for this run (`$LAB_STATE/linux/lab.env`).
+#[derive(Debug, Clone)]
+pub struct LinuxLab {
+    /// IPsec pre-shared key.
+    pub psk: String,
+    /// PPP user.
+    pub user: String,
+    /// PPP password.
+    pub password: String,
+    /// File where the VM's TCP sink (port 5001) writes `<bytes> <sha256>` of each connection.
+    pub sink: std::path::PathBuf,
+}
+
+impl LinuxLab {
+    /// Reads the credentials of the running Linux server lab.
+    ///
+    /// # Errors
+    /// When the lab is not up (no `lab.env`) or the file lacks a value.
+    pub fn load() -> std::io::Result<Self> {
+        let state = std::env::var("LAB_STATE").unwrap_or_else(|_| "/tmp/l2sec-lab".into());
+        let text = std::fs::read_to_string(format!("{state}/linux/lab.env"))?;
+        let get = |key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("lab.env lacks {key}"),
+                    )
+                })
+        };
+        Ok(Self {
+            psk: get("LX_PSK")?,
+            user: get("LX_USER")?,
+            password: get("LX_PASS")?,
+            sink: get("LX_SINK")?.into(),
+        })
+    }
 }

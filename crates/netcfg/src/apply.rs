@@ -195,7 +195,7 @@ impl Applied {
         let backend = if cfg.dns.is_empty() {
             DnsBackend::None
         } else {
-            dns::detect(cfg.dns_mode, &cfg.ifname)
+            dns::detect(cfg.dns_mode, ifindex, &cfg.ifname)
         };
         let journal = Journal::create(&cfg.journal_dir, &cfg.ifname)?;
         let mut ctx = Ctx {
@@ -336,10 +336,12 @@ impl Applied {
                 dns::run_tool("resolvconf", &["-a", &record], Some(&frag))?;
             }
             DnsBackend::Resolved => {
+                // reaching resolved changes nothing: when it fails, nothing is journaled
+                let resolved = dns::Resolved::for_link(self.ifindex, &cfg.ifname)?;
                 ctx.record(Entry::Resolved {
                     ifname: cfg.ifname.clone(),
                 })?;
-                dns::resolved_apply(&cfg.ifname, &cfg.dns, &cfg.search, full)?;
+                resolved.apply(&cfg.dns, &cfg.search, full)?;
             }
         }
         Ok(())
@@ -464,7 +466,7 @@ fn undo(nl: &mut Netlink, e: &Entry) -> Result<Option<String>, Error> {
             }))
         }
         Entry::Resolved { ifname } => match nl.link_index(ifname) {
-            Ok(_) => dns::resolved_revert(ifname).map(|()| None),
+            Ok(ifindex) => dns::resolved_revert(ifindex, ifname).map(|()| None),
             Err(Error::NoSuchInterface(_)) => Ok(None),
             Err(e) => Err(e),
         },

@@ -1,4 +1,5 @@
-//! DNS: systemd-resolved (via `resolvectl`), resolvconf, or `/etc/resolv.conf` written in place.
+//! DNS: systemd-resolved (per-link settings over D-Bus), resolvconf, or `/etc/resolv.conf`
+//! written in place.
 
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
@@ -147,8 +148,8 @@ pub(crate) fn choose(
     }
 }
 
-/// Decides the backend for this host.
-pub(crate) fn detect(mode: DnsMode, ifname: &str) -> DnsBackend {
+/// Decides the backend for this host and the TUN device `ifname` of index `ifindex`.
+pub(crate) fn detect(mode: DnsMode, ifindex: u32, ifname: &str) -> DnsBackend {
     let stub = read_limited(Path::new(RESOLV_CONF))
         .map(|c| points_at_resolved_stub(&c))
         .unwrap_or(false);
@@ -156,20 +157,10 @@ pub(crate) fn detect(mode: DnsMode, ifname: &str) -> DnsBackend {
     choose(
         mode,
         stub,
-        || resolved_knows_link(ifname),
+        || resolved_answers(ifindex, ifname),
         which("resolvconf").is_some(),
         is_mount_point(&mountinfo, RESOLV_CONF),
     )
-}
-
-/// True when systemd-resolved answers on the bus and sees our link under the same name (so it
-/// runs in our network namespace).
-fn resolved_knows_link(ifname: &str) -> bool {
-    run_tool("resolvectl", &["status", ifname], None).is_ok_and(|out| {
-        out.lines()
-            .next()
-            .is_some_and(|l| l.trim().ends_with(&format!("({ifname})")))
-    })
 }
 
 /// Reads a file of at most 1 MiB.
@@ -270,35 +261,261 @@ pub(crate) fn render_resolv_conf(
     s.into_bytes()
 }
 
-/// Applies per-link DNS in systemd-resolved.
-pub(crate) fn resolved_apply(
-    ifname: &str,
-    dns: &[IpAddr],
-    search: &[String],
-    full: bool,
-) -> Result<(), Error> {
-    let servers: Vec<String> = dns.iter().map(ToString::to_string).collect();
-    let mut args = vec!["dns", ifname];
-    args.extend(servers.iter().map(String::as_str));
-    run_tool("resolvectl", &args, None)?;
-    let mut args = vec!["domain", ifname];
-    if full {
-        args.push("~.");
+/// systemd-resolved's bus name.
+const RESOLVE1: &str = "org.freedesktop.resolve1";
+/// Its manager object.
+const RESOLVE1_PATH: &str = "/org/freedesktop/resolve1";
+/// Its manager interface (`SetLinkDNS`, `SetLinkDomains`, `SetLinkDefaultRoute`, `RevertLink`).
+const RESOLVE1_MANAGER: &str = "org.freedesktop.resolve1.Manager";
+/// resolved's error for an interface index it does not know.
+const NO_SUCH_LINK: &str = "org.freedesktop.resolve1.NoSuchLink";
+/// How long resolved may take to notice a device that was just created (it learns of links
+/// from rtnetlink, after we do).
+const LINK_WAIT: Duration = Duration::from_secs(2);
+/// The comm of systemd-resolved's process (the kernel keeps 15 bytes).
+const RESOLVED_COMM: &str = "systemd-resolve";
+
+/// The D-Bus error name of a failed call, if the peer answered with one.
+fn bus_error_name(e: &zbus::Error) -> Option<String> {
+    match e {
+        zbus::Error::MethodError(name, _, _) => Some(name.as_str().to_owned()),
+        zbus::Error::FDO(f) => Some(zbus::DBusError::name(f.as_ref()).as_str().to_owned()),
+        _ => None,
     }
-    args.extend(search.iter().map(String::as_str));
-    if args.len() > 2 {
-        run_tool("resolvectl", &args, None)?;
-    }
-    if full {
-        // Older systemd lacks default-route; "~." alone already routes all queries here.
-        let _ = run_tool("resolvectl", &["default-route", ifname, "true"], None);
-    }
-    Ok(())
 }
 
-/// Drops all per-link settings of `ifname` in systemd-resolved.
-pub(crate) fn resolved_revert(ifname: &str) -> Result<(), Error> {
-    run_tool("resolvectl", &["revert", ifname], None).map(drop)
+/// What to do about a failed call to systemd-resolved, from its D-Bus error name (`None`: no
+/// answer from the bus at all).
+fn resolved_hint(error_name: Option<&str>) -> &'static str {
+    match error_name {
+        None => {
+            "the system bus (/run/dbus/system_bus_socket) does not answer: start dbus, or \
+             set `dns = false` (--no-dns) to leave DNS alone"
+        }
+        Some(NO_SUCH_LINK) => {
+            "systemd-resolved does not see the interface (gone, or resolved runs in another \
+             network namespace): set `dns = false` (--no-dns) to leave DNS alone"
+        }
+        Some(
+            "org.freedesktop.DBus.Error.ServiceUnknown"
+            | "org.freedesktop.DBus.Error.NameHasNoOwner"
+            | "org.freedesktop.DBus.Error.NoReply",
+        ) => {
+            "systemd-resolved is not running: start it (systemctl start systemd-resolved), or \
+             set `dns = false` (--no-dns) to leave DNS alone"
+        }
+        Some(
+            "org.freedesktop.DBus.Error.AccessDenied"
+            | "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired",
+        ) => "systemd-resolved refused: run l2sec as root or with CAP_NET_ADMIN",
+        Some(_) => "set `dns = false` (--no-dns) to leave DNS alone",
+    }
+}
+
+/// A failed step of the systemd-resolved backend as the crate's error.
+fn resolved_error(step: &str, ifname: &str, ifindex: u32, e: &zbus::Error) -> Error {
+    let name = bus_error_name(e);
+    Error::Command {
+        tool: "systemd-resolved",
+        msg: format!(
+            "{step} for {ifname} (ifindex {ifindex}) over D-Bus: {e}; {}",
+            resolved_hint(name.as_deref())
+        ),
+    }
+}
+
+/// The `a(iay)` argument of `SetLinkDNS`: address family and address bytes.
+fn link_dns(dns: &[IpAddr]) -> Vec<(i32, Vec<u8>)> {
+    dns.iter()
+        .map(|a| match a {
+            IpAddr::V4(v4) => (libc::AF_INET, v4.octets().to_vec()),
+            IpAddr::V6(v6) => (libc::AF_INET6, v6.octets().to_vec()),
+        })
+        .collect()
+}
+
+/// The `a(sb)` argument of `SetLinkDomains` (name, routing-only): the search domains, plus the
+/// root routing domain `~.` with a full tunnel so every query goes to the tunnel's servers.
+fn link_domains(search: &[String], full: bool) -> Vec<(String, bool)> {
+    let root = full.then(|| (".".to_owned(), true));
+    root.into_iter()
+        .chain(search.iter().map(|d| (d.clone(), false)))
+        .collect()
+}
+
+/// `SetLinkDefaultRoute`: on with a full tunnel; off with a split tunnel that has search domains
+/// (only they go to the tunnel's servers); untouched otherwise (resolved then uses the link for
+/// all queries alongside the others, as the resolv.conf backend does).
+fn link_default_route(search: &[String], full: bool) -> Option<bool> {
+    if full {
+        Some(true)
+    } else if search.is_empty() {
+        None
+    } else {
+        Some(false)
+    }
+}
+
+/// True, false, or unknown (`None`): `pid` runs in our network namespace and is resolved.
+fn same_netns(pid: u32) -> Option<bool> {
+    let comm = fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    if comm.trim_end() != RESOLVED_COMM {
+        // a PID of another PID namespace (the bus daemon's view), or a reused one
+        return None;
+    }
+    let ours = fs::read_link("/proc/self/ns/net").ok()?;
+    // needs ptrace access to resolved: true for root, not under a capability-bounded unit
+    let theirs = fs::read_link(format!("/proc/{pid}/ns/net")).ok()?;
+    Some(ours == theirs)
+}
+
+/// A connection to systemd-resolved on the system bus, for one interface.
+pub(crate) struct Resolved {
+    bus: zbus::blocking::Connection,
+    ifname: String,
+    ifindex: u32,
+    /// The `i` argument every `SetLink*` method takes.
+    arg: i32,
+}
+
+impl Resolved {
+    /// Connects to the system bus (`$DBUS_SYSTEM_BUS_ADDRESS` or the standard socket) and
+    /// refuses a resolved that provably runs in another network namespace: there the same
+    /// ifindex names another interface.
+    fn open(ifindex: u32, ifname: &str) -> Result<Resolved, Error> {
+        let fail = |step: &str, e: &zbus::Error| resolved_error(step, ifname, ifindex, e);
+        let arg = i32::try_from(ifindex)
+            .map_err(|_| Error::NoSuchInterface(format!("{ifname} (ifindex {ifindex})")))?;
+        let bus = zbus::blocking::connection::Builder::system()
+            .and_then(|b| b.method_timeout(TOOL_TIMEOUT).build())
+            .map_err(|e| fail("connecting to the system bus", &e))?;
+        let r = Resolved {
+            bus,
+            ifname: ifname.to_owned(),
+            ifindex,
+            arg,
+        };
+        let pid: u32 = r
+            .bus
+            .call_method(
+                Some("org.freedesktop.DBus"),
+                "/org/freedesktop/DBus",
+                Some("org.freedesktop.DBus"),
+                "GetConnectionUnixProcessID",
+                &RESOLVE1,
+            )
+            .and_then(|m| m.body().deserialize())
+            .map_err(|e| fail("looking up org.freedesktop.resolve1", &e))?;
+        if same_netns(pid) == Some(false) {
+            return Err(Error::Command {
+                tool: "systemd-resolved",
+                msg: format!(
+                    "it runs in another network namespace than {ifname} (pid {pid}): \
+                     set `dns = false` (--no-dns) to leave DNS alone"
+                ),
+            });
+        }
+        Ok(r)
+    }
+
+    /// Calls a manager method with the interface index first.
+    fn call<B>(&self, method: &str, args: &B) -> Result<(), zbus::Error>
+    where
+        B: serde::Serialize + zbus::zvariant::DynamicType,
+    {
+        self.bus
+            .call_method(
+                Some(RESOLVE1),
+                RESOLVE1_PATH,
+                Some(RESOLVE1_MANAGER),
+                method,
+                args,
+            )
+            .map(drop)
+    }
+
+    /// Waits until resolved knows the interface (a device created a moment ago may not be
+    /// known yet).
+    fn wait_for_link(&self) -> Result<(), Error> {
+        let start = Instant::now();
+        loop {
+            match self.call("GetLink", &self.arg) {
+                Ok(()) => return Ok(()),
+                Err(e)
+                    if bus_error_name(&e).as_deref() == Some(NO_SUCH_LINK)
+                        && start.elapsed() < LINK_WAIT =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(self.error("GetLink", &e)),
+            }
+        }
+    }
+
+    /// A failed step for this interface as the crate's error.
+    fn error(&self, step: &str, e: &zbus::Error) -> Error {
+        resolved_error(step, &self.ifname, self.ifindex, e)
+    }
+
+    /// Connects for an interface that resolved knows (waiting a moment for a new device).
+    /// Changes nothing.
+    ///
+    /// # Errors
+    /// [`Error::Command`] naming the failed step and what to do.
+    pub(crate) fn for_link(ifindex: u32, ifname: &str) -> Result<Resolved, Error> {
+        let r = Resolved::open(ifindex, ifname)?;
+        r.wait_for_link()?;
+        Ok(r)
+    }
+
+    /// Gives the interface its DNS servers, search domains and (full tunnel) the `~.` routing
+    /// domain.
+    ///
+    /// # Errors
+    /// [`Error::Command`] naming the method that failed and what to do.
+    pub(crate) fn apply(&self, dns: &[IpAddr], search: &[String], full: bool) -> Result<(), Error> {
+        self.call("SetLinkDNS", &(self.arg, link_dns(dns)))
+            .map_err(|e| self.error("SetLinkDNS", &e))?;
+        self.call("SetLinkDomains", &(self.arg, link_domains(search, full)))
+            .map_err(|e| self.error("SetLinkDomains", &e))?;
+        if let Some(on) = link_default_route(search, full) {
+            match self.call("SetLinkDefaultRoute", &(self.arg, on)) {
+                Ok(()) => {}
+                // systemd before 240: "~." alone already routes every query to the link
+                Err(e)
+                    if bus_error_name(&e).as_deref()
+                        == Some("org.freedesktop.DBus.Error.UnknownMethod") =>
+                {
+                    tracing::debug!(error = %e, "systemd-resolved has no SetLinkDefaultRoute");
+                }
+                Err(e) => return Err(self.error("SetLinkDefaultRoute", &e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// True when systemd-resolved answers on the system bus, runs in our network namespace as far
+/// as we can tell, and knows our interface.
+fn resolved_answers(ifindex: u32, ifname: &str) -> bool {
+    match Resolved::for_link(ifindex, ifname) {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::debug!(error = %e, "not using systemd-resolved");
+            false
+        }
+    }
+}
+
+/// Drops every per-link setting of the interface in systemd-resolved. An interface resolved no
+/// longer knows is no failure: its settings went with it.
+pub(crate) fn resolved_revert(ifindex: u32, ifname: &str) -> Result<(), Error> {
+    let r = Resolved::open(ifindex, ifname)?;
+    match r.call("RevertLink", &r.arg) {
+        Ok(()) => Ok(()),
+        Err(e) if bus_error_name(&e).as_deref() == Some(NO_SUCH_LINK) => Ok(()),
+        Err(e) => Err(r.error("RevertLink", &e)),
+    }
 }
 
 #[cfg(test)]
@@ -398,6 +615,65 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"new\n");
         assert_eq!(fs::metadata(&p).unwrap().ino(), ino);
         assert_eq!(read_limited(&p).unwrap(), b"new\n");
+    }
+
+    #[test]
+    fn resolved_link_arguments() {
+        let dns: Vec<IpAddr> = vec![
+            "198.19.0.53".parse().unwrap(),
+            "2001:db8::53".parse().unwrap(),
+        ];
+        let servers = link_dns(&dns);
+        assert_eq!(servers[0], (libc::AF_INET, vec![198, 19, 0, 53]));
+        assert_eq!(servers[1].0, libc::AF_INET6);
+        assert_eq!(servers[1].1.len(), 16);
+        assert_eq!(servers[1].1[..4], [0x20, 0x01, 0x0d, 0xb8]);
+        let search = vec!["corp.example".to_owned()];
+        assert_eq!(
+            link_domains(&search, true),
+            vec![(".".to_owned(), true), ("corp.example".to_owned(), false)]
+        );
+        assert_eq!(
+            link_domains(&search, false),
+            vec![("corp.example".to_owned(), false)]
+        );
+        assert!(link_domains(&[], false).is_empty());
+        assert_eq!(link_default_route(&search, true), Some(true));
+        assert_eq!(link_default_route(&[], true), Some(true));
+        assert_eq!(link_default_route(&search, false), Some(false));
+        assert_eq!(link_default_route(&[], false), None);
+    }
+
+    #[test]
+    fn resolved_errors_say_what_to_do() {
+        assert!(resolved_hint(None).contains("start dbus"));
+        assert!(resolved_hint(Some(NO_SUCH_LINK)).contains("another network namespace"));
+        assert!(
+            resolved_hint(Some("org.freedesktop.DBus.Error.ServiceUnknown"))
+                .contains("systemctl start systemd-resolved")
+        );
+        assert!(
+            resolved_hint(Some("org.freedesktop.DBus.Error.AccessDenied"))
+                .contains("CAP_NET_ADMIN")
+        );
+        let e = resolved_error(
+            "SetLinkDNS",
+            "l2sec0",
+            7,
+            &zbus::Error::InputOutput(std::sync::Arc::new(std::io::Error::from(
+                std::io::ErrorKind::NotFound,
+            ))),
+        );
+        let text = e.to_string();
+        assert!(
+            text.starts_with(
+                "systemd-resolved failed: SetLinkDNS for l2sec0 (ifindex 7) over D-Bus:"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("start dbus"), "{text}");
+        // no process of ours is systemd-resolved
+        assert_eq!(same_netns(std::process::id()), None);
     }
 
     #[test]

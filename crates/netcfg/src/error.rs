@@ -58,7 +58,7 @@ pub enum Error {
         /// The process holding it.
         pid: u32,
     },
-    /// A helper program (`nft`, `resolvectl`, `resolvconf`) failed.
+    /// A helper (`nft`, `resolvconf`, or systemd-resolved over D-Bus) failed.
     #[error("{tool} failed: {msg}")]
     Command {
         /// The program.

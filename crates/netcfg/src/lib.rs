@@ -8,8 +8,8 @@
 //! - A restore journal (JSON, fsynced) is written *before* every change; [`Applied::restore`],
 //!   the guard's `Drop`, or [`cleanup`] after a crash undo the changes in reverse order.
 //!
-//! Everything is synchronous and talks rtnetlink directly; the only subprocesses are `nft`,
-//! `resolvectl` and `resolvconf`. Only `CAP_NET_ADMIN` is needed; without it the errors say so.
+//! Everything is synchronous and talks rtnetlink directly, and to systemd-resolved over D-Bus;
+//! the only subprocesses are `nft` and `resolvconf`. Only `CAP_NET_ADMIN` is needed; without it the errors say so.
 //! Works inside a network namespace.
 
 mod apply;

@@ -126,7 +126,7 @@ pub enum DnsMode {
     /// otherwise `/etc/resolv.conf` itself.
     #[default]
     Auto,
-    /// systemd-resolved per-link DNS (via `resolvectl`).
+    /// systemd-resolved per-link DNS (over D-Bus).
     Resolved,
     /// The `resolvconf` program.
     Resolvconf,

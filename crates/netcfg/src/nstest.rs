@@ -541,3 +541,310 @@ fn nocap_helper() {
     assert!(matches!(e, Error::Permission { .. }), "{e}");
     eprintln!("without CAP_NET_ADMIN: {e}");
 }
+
+// DNS backends against a real systemd-resolved and a real resolvconf. Both come unpacked from
+// their Debian packages (`lab/lib/resolved.sh prepare`, never installed) and run inside the
+// test's namespace: a private system bus on a tmpfs /run, resolvconf through overlays. Lab
+// tests: they run with `L2SEC_LAB=1`, as root.
+
+/// resolv.conf of a host whose DNS goes through systemd-resolved's stub listener.
+const RESOLV_STUB: &[u8] =
+    b"# systemd-resolved stub (l2sec test)\nnameserver 127.0.0.53\noptions edns0 trust-ad\nsearch .\n";
+
+/// True when lab tests run (`L2SEC_LAB=1`); otherwise says why `test` is skipped.
+fn dns_lab(test: &str) -> bool {
+    let on = std::env::var("L2SEC_LAB").is_ok_and(|v| v == "1");
+    if !on {
+        eprintln!(
+            "{test}: lab test skipped (needs L2SEC_LAB=1, root and `lab/lib/resolved.sh prepare`)"
+        );
+    }
+    on
+}
+
+/// Runs `lab/lib/resolved.sh ARGS`; panics with its output when it fails.
+fn rsv(args: &[&str]) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../lab/lib/resolved.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("spawn bash");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "lab/lib/resolved.sh {args:?} failed:\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// What resolved.sh started in this namespace; its daemons are stopped by PID when dropped.
+struct LabDns {
+    state: String,
+}
+
+impl LabDns {
+    fn new(sb: &Sandbox) -> LabDns {
+        LabDns {
+            state: sb.dir.path().join("lab-dns").display().to_string(),
+        }
+    }
+
+    /// `resolved.sh CMD STATE ARGS` (`bus`, `resolved [--other-netns]`, `resolvconf`).
+    fn run(&self, cmd: &str, args: &[&str]) {
+        let mut all = vec![cmd, self.state.as_str()];
+        all.extend_from_slice(args);
+        rsv(&all);
+    }
+}
+
+impl Drop for LabDns {
+    fn drop(&mut self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../lab/lib/resolved.sh");
+        let stopped = Command::new("bash")
+            .arg(script)
+            .args(["stop", &self.state])
+            .status();
+        if !stopped.as_ref().is_ok_and(|s| s.success()) {
+            eprintln!("resolved.sh stop {}: {stopped:?}", self.state);
+        }
+    }
+}
+
+fn ifindex(name: &str) -> u32 {
+    crate::nl::Netlink::open()
+        .unwrap()
+        .link_index(name)
+        .unwrap()
+}
+
+/// One link as systemd-resolved holds it, read over D-Bus.
+#[derive(Debug, PartialEq, Eq)]
+struct ResolvedLink {
+    dns: Vec<(i32, Vec<u8>)>,
+    domains: Vec<(String, bool)>,
+    default_route: bool,
+}
+
+/// Asks resolved for link `ifindex` (`Err`: its D-Bus error name).
+fn resolved_link(ifindex: u32) -> Result<ResolvedLink, String> {
+    use zbus::zvariant::{OwnedObjectPath, OwnedValue};
+    let bus = zbus::blocking::Connection::system().unwrap();
+    let path: OwnedObjectPath = match bus.call_method(
+        Some("org.freedesktop.resolve1"),
+        "/org/freedesktop/resolve1",
+        Some("org.freedesktop.resolve1.Manager"),
+        "GetLink",
+        &i32::try_from(ifindex).unwrap(),
+    ) {
+        Ok(m) => m.body().deserialize().unwrap(),
+        Err(zbus::Error::MethodError(name, _, _)) => return Err(name.as_str().to_owned()),
+        Err(e) => panic!("GetLink({ifindex}): {e}"),
+    };
+    let get = |prop: &str| -> OwnedValue {
+        bus.call_method(
+            Some("org.freedesktop.resolve1"),
+            path.as_str(),
+            Some("org.freedesktop.DBus.Properties"),
+            "Get",
+            &("org.freedesktop.resolve1.Link", prop),
+        )
+        .unwrap()
+        .body()
+        .deserialize()
+        .unwrap()
+    };
+    Ok(ResolvedLink {
+        dns: get("DNS").try_into().unwrap(),
+        domains: get("Domains").try_into().unwrap(),
+        default_route: get("DefaultRoute").try_into().unwrap(),
+    })
+}
+
+fn dns_config(sb: &Sandbox, routes: RoutePlan, mode: DnsMode) -> HostConfig {
+    HostConfig {
+        dns: vec![
+            "198.19.0.53".parse().unwrap(),
+            "2001:db8::53".parse().unwrap(),
+        ],
+        dns_mode: mode,
+        mss_clamp: false,
+        ..config(sb, routes)
+    }
+}
+
+/// The `DNS` of [`dns_config`] as resolved reports it.
+fn dns_config_servers() -> Vec<(i32, Vec<u8>)> {
+    let v6: Ipv6Addr = "2001:db8::53".parse().unwrap();
+    vec![
+        (libc::AF_INET, vec![198, 19, 0, 53]),
+        (libc::AF_INET6, v6.octets().to_vec()),
+    ]
+}
+
+#[test]
+fn resolved_backend_over_dbus() {
+    const TEST: &str = "nstest::resolved_backend_over_dbus";
+    if !dns_lab(TEST) {
+        return;
+    }
+    sandboxed(TEST, |sb| {
+        // the sandbox's private resolv.conf, now pointing at resolved's stub
+        fs::write("/etc/resolv.conf", RESOLV_STUB).unwrap();
+        let lab = LabDns::new(sb);
+        lab.run("bus", &[]);
+        let tun = Tun::create("l2sec0").unwrap();
+        let idx = ifindex("l2sec0");
+
+        // a system bus without resolved: auto falls back to the file, a forced backend fails
+        // and says why
+        assert_eq!(
+            crate::dns::detect(DnsMode::Auto, idx, "l2sec0"),
+            DnsBackend::File
+        );
+        let mut cfg = dns_config(sb, RoutePlan::Full, DnsMode::Resolved);
+        let e = Applied::apply(&cfg).unwrap_err().to_string();
+        assert!(
+            e.starts_with("systemd-resolved failed:") && e.contains("is not running"),
+            "{e}"
+        );
+        assert!(!crate::has_leftover(&cfg.journal_dir));
+
+        lab.run("resolved", &[]);
+        // full tunnel: servers, the search domain and "~." on the link, default route on
+        cfg.dns_mode = DnsMode::Auto;
+        let applied = Applied::apply(&cfg).unwrap();
+        assert_eq!(applied.dns_backend(), DnsBackend::Resolved);
+        assert_eq!(
+            resolved_link(idx).unwrap(),
+            ResolvedLink {
+                dns: dns_config_servers(),
+                domains: vec![(".".into(), true), ("corp.example".into(), false)],
+                default_route: true,
+            }
+        );
+        let status = rsv(&["resolvectl", "status", "l2sec0"]);
+        assert!(
+            status.contains("DNS Servers: 198.19.0.53 2001:db8::53")
+                && status.contains("DNS Domain: ~. corp.example")
+                && status.contains("+DefaultRoute"),
+            "{status}"
+        );
+        assert_eq!(fs::read("/etc/resolv.conf").unwrap(), RESOLV_STUB);
+        let report = applied.restore().unwrap();
+        assert!(report.warnings.is_empty(), "{report:?}");
+        let reverted = resolved_link(idx).unwrap();
+        assert!(
+            reverted.dns.is_empty() && reverted.domains.is_empty(),
+            "{reverted:?}"
+        );
+        let status = rsv(&["resolvectl", "status", "l2sec0"]);
+        assert!(
+            !status.contains("DNS Servers") && !status.contains("DNS Domain"),
+            "{status}"
+        );
+        assert_eq!(fs::read("/etc/resolv.conf").unwrap(), RESOLV_STUB);
+
+        // split tunnel: only the search domain goes to the tunnel's servers
+        cfg.routes = RoutePlan::Split(vec!["198.19.0.0/16".parse().unwrap()]);
+        let applied = Applied::apply(&cfg).unwrap();
+        assert_eq!(applied.dns_backend(), DnsBackend::Resolved);
+        assert_eq!(
+            resolved_link(idx).unwrap(),
+            ResolvedLink {
+                dns: dns_config_servers(),
+                domains: vec![("corp.example".into(), false)],
+                default_route: false,
+            }
+        );
+        let status = rsv(&["resolvectl", "status", "l2sec0"]);
+        assert!(
+            status.contains("DNS Domain: corp.example")
+                && !status.contains("~.")
+                && status.contains("-DefaultRoute"),
+            "{status}"
+        );
+        // the TUN goes first: resolved forgets the link with it, and the restore still works
+        drop(tun);
+        wait_for("resolved to forget l2sec0", || {
+            resolved_link(idx).is_err_and(|e| e == "org.freedesktop.resolve1.NoSuchLink")
+        });
+        let report = applied.restore().unwrap();
+        assert!(report.warnings.is_empty(), "{report:?}");
+        crate::dns::resolved_revert(idx, "l2sec0").unwrap();
+        assert!(!crate::has_leftover(&cfg.journal_dir));
+        assert_eq!(fs::read("/etc/resolv.conf").unwrap(), RESOLV_STUB);
+    });
+}
+
+#[test]
+fn resolved_in_another_netns_is_not_used() {
+    const TEST: &str = "nstest::resolved_in_another_netns_is_not_used";
+    if !dns_lab(TEST) {
+        return;
+    }
+    sandboxed(TEST, |sb| {
+        fs::write("/etc/resolv.conf", RESOLV_STUB).unwrap();
+        let lab = LabDns::new(sb);
+        lab.run("bus", &[]);
+        lab.run("resolved", &["--other-netns"]);
+        let _tun = Tun::create("l2sec0").unwrap();
+        let idx = ifindex("l2sec0");
+        // same bus, same index, another interface: only the namespace check tells
+        let theirs = resolved_link(idx).expect("resolved knows an interface with our index");
+        assert_eq!(
+            crate::dns::detect(DnsMode::Auto, idx, "l2sec0"),
+            DnsBackend::File
+        );
+        let cfg = dns_config(sb, RoutePlan::Full, DnsMode::Resolved);
+        let e = Applied::apply(&cfg).unwrap_err().to_string();
+        assert!(e.contains("another network namespace"), "{e}");
+        assert_eq!(resolved_link(idx).unwrap(), theirs);
+        assert!(!crate::has_leftover(&cfg.journal_dir));
+        assert_eq!(fs::read("/etc/resolv.conf").unwrap(), RESOLV_STUB);
+    });
+}
+
+#[test]
+fn resolvconf_backend_record() {
+    const TEST: &str = "nstest::resolvconf_backend_record";
+    if !dns_lab(TEST) {
+        return;
+    }
+    sandboxed(TEST, |sb| {
+        let lab = LabDns::new(sb);
+        // resolvconf as installed: /etc/resolv.conf is a symlink to its generated file
+        lab.run("resolvconf", &[]);
+        let link = fs::read_link("/etc/resolv.conf").unwrap();
+        assert_eq!(link, Path::new("/run/resolvconf/resolv.conf"));
+        let before = fs::read("/etc/resolv.conf").unwrap();
+        assert!(
+            String::from_utf8_lossy(&before).contains("nameserver 198.18.99.53\n"),
+            "{}",
+            String::from_utf8_lossy(&before)
+        );
+        let _tun = Tun::create("l2sec0").unwrap();
+        let cfg = dns_config(sb, RoutePlan::Full, DnsMode::Auto);
+        let applied = Applied::apply(&cfg).unwrap();
+        assert_eq!(applied.dns_backend(), DnsBackend::Resolvconf);
+        let record = "/run/resolvconf/interface/l2sec0.l2sec";
+        assert_eq!(
+            fs::read_to_string(record).unwrap(),
+            "nameserver 198.19.0.53\nnameserver 2001:db8::53\nsearch corp.example\n"
+        );
+        let during = fs::read_to_string("/etc/resolv.conf").unwrap();
+        assert!(
+            during.contains("nameserver 198.19.0.53\n")
+                && during.contains("nameserver 2001:db8::53\n")
+                && during.contains("corp.example"),
+            "{during}"
+        );
+        let report = applied.restore().unwrap();
+        assert!(report.warnings.is_empty(), "{report:?}");
+        assert!(!Path::new(record).exists());
+        assert_eq!(fs::read_link("/etc/resolv.conf").unwrap(), link);
+        assert_eq!(fs::read("/etc/resolv.conf").unwrap(), before);
+        assert!(!crate::has_leftover(&cfg.journal_dir));
+    });
+}

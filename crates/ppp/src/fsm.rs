@@ -105,6 +105,9 @@ impl Default for Params {
     }
 }
 
+/// How soon an unanswered Configure-Request is sent again once the peer is heard from.
+pub const EARLY_RETRANSMIT: Duration = Duration::from_millis(500);
+
 /// The automaton of one control protocol.
 #[derive(Debug)]
 pub struct Fsm {
@@ -116,6 +119,8 @@ pub struct Fsm {
     req_id: u8,
     req: Vec<u8>,
     req_answered: bool,
+    /// Our request was sent again early once in this negotiation (see [`Fsm::peer_is_up`]).
+    early_resent: bool,
     failures: u32,
     term_data: Vec<u8>,
     tx: VecDeque<Vec<u8>>,
@@ -134,6 +139,7 @@ impl Fsm {
             req_id: 0,
             req: Vec::new(),
             req_answered: true,
+            early_resent: false,
             failures: 0,
             term_data: Vec::new(),
             tx: VecDeque::new(),
@@ -164,12 +170,31 @@ impl Fsm {
         id
     }
 
+    /// The peer has just shown it is listening (its first Configure-Request arrived) while our
+    /// own request is still unanswered: once per negotiation, shorten the restart timer to
+    /// [`EARLY_RETRANSMIT`]. Our first request often goes out before the peer's side is ready
+    /// (an LNS starts pppd at ICCN and the request is lost) and would otherwise cost a whole
+    /// restart interval (3 s); a peer that did get it answers well within that time, so the
+    /// usual crossing of both first requests costs nothing.
+    pub fn peer_is_up(&mut self, now: Instant) {
+        if self.early_resent
+            || self.req_answered
+            || !matches!(self.state, State::ReqSent | State::AckSent)
+        {
+            return;
+        }
+        self.early_resent = true;
+        let early = now + EARLY_RETRANSMIT;
+        self.deadline = Some(self.deadline.map_or(early, |d| d.min(early)));
+    }
+
     /// Queues a packet outside the automaton (echo, Protocol-Reject).
     pub fn send_raw(&mut self, packet: Vec<u8>) {
         self.tx.push_back(packet);
     }
 
     fn irc(&mut self, terminate: bool) {
+        self.early_resent = false;
         self.restart_count = if terminate {
             self.params.max_terminate
         } else {
@@ -661,6 +686,36 @@ pub(crate) mod tests {
             f.deadline = Some(t0 + Duration::from_secs(3));
         }
         f
+    }
+
+    #[test]
+    fn unanswered_request_is_resent_early_once_when_the_peer_speaks() {
+        let t0 = Instant::now();
+        let mut f = fsm_in(State::ReqSent, t0, 9);
+        let t1 = t0 + Duration::from_millis(100);
+        f.peer_is_up(t1);
+        assert_eq!(f.pop_tx(), None, "nothing at once: the peer may answer");
+        assert_eq!(f.poll_timeout(), Some(t1 + EARLY_RETRANSMIT));
+        let mut neg = TestNeg;
+        let t2 = t1 + EARLY_RETRANSMIT;
+        f.handle_timeout(t2, &mut neg);
+        let p = f.pop_tx().expect("retransmitted");
+        assert_eq!(p[0], CODE_CONF_REQ);
+        assert_eq!(f.poll_timeout(), Some(t2 + Duration::from_secs(3)));
+        f.peer_is_up(t2);
+        assert_eq!(
+            f.poll_timeout(),
+            Some(t2 + Duration::from_secs(3)),
+            "once per negotiation"
+        );
+        // answered, or in another state: the timer stays
+        let mut f = fsm_in(State::AckRcvd, t0, 9);
+        f.peer_is_up(t1);
+        assert_eq!(f.poll_timeout(), Some(t0 + Duration::from_secs(3)));
+        let mut f = fsm_in(State::AckSent, t0, 9);
+        f.req_answered = true;
+        f.peer_is_up(t1);
+        assert_eq!(f.poll_timeout(), Some(t0 + Duration::from_secs(3)));
     }
 
     #[test]

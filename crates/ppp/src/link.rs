@@ -10,9 +10,9 @@ use crate::fsm::{Fsm, LayerEvent, Params, State};
 use crate::options::{IpcpOptions, Ipv6cp, Ipv6cpOptions, Lcp, LcpOptions};
 use crate::types::{Config, DownReason, Event, Packet, Phase};
 use crate::wire::{
-    CODE_DISCARD_REQ, CODE_ECHO_REPLY, CODE_ECHO_REQ, CODE_IDENTIFICATION, CODE_PROTO_REJ,
-    CODE_TERM_REQ, CODE_TIME_REMAINING, CpPacket, Frame, PROTO_CHAP, PROTO_IPCP, PROTO_IPV4,
-    PROTO_IPV6, PROTO_IPV6CP, PROTO_LCP, PROTO_PAP,
+    CODE_CONF_REQ, CODE_DISCARD_REQ, CODE_ECHO_REPLY, CODE_ECHO_REQ, CODE_IDENTIFICATION,
+    CODE_PROTO_REJ, CODE_TERM_REQ, CODE_TIME_REMAINING, CpPacket, Frame, PROTO_CHAP, PROTO_IPCP,
+    PROTO_IPV4, PROTO_IPV6, PROTO_IPV6CP, PROTO_LCP, PROTO_PAP,
 };
 
 #[derive(Debug, Default)]
@@ -339,6 +339,10 @@ impl Link {
                         .to_string();
                     self.reason = Some(self.peer_terminated_reason(msg));
                 }
+                if p.code == CODE_CONF_REQ {
+                    // e.g. pppd on an LNS: our first request went out before it was running
+                    self.lcp.peer_is_up(now);
+                }
                 let ev = {
                     let mut n = Lcp {
                         o: &mut self.lcp_o,
@@ -362,7 +366,12 @@ impl Link {
     }
 
     fn peer_terminated_reason(&self, msg: String) -> DownReason {
-        if !self.lcp_was_open && !self.lcp_o.refused_auth.is_empty() {
+        // Before LCP opened, or after it opened without authentication and before IPCP: pppd
+        // drops the Authentication-Protocol option when Nak'd toward a method it cannot do,
+        // then ends the link ("peer refused to authenticate").
+        let no_auth_agreed =
+            !self.lcp_was_open || (self.lcp_o.auth.is_none() && self.ipcp.state() != State::Opened);
+        if no_auth_agreed && !self.lcp_o.refused_auth.is_empty() {
             DownReason::AuthMethodRefused {
                 offered: self.lcp_o.refused_auth.clone(),
             }

@@ -196,7 +196,7 @@ impl Negotiator for Lcp<'_> {
                         }
                         match self.o.allowed.first() {
                             Some(&m) if allow_nak => {
-                                push_option(&mut nak, LCP_AUTH, &encode_auth(m))
+                                push_option(&mut nak, LCP_AUTH, &encode_auth(m));
                             }
                             _ => o.emit(&mut rej),
                         }
@@ -510,6 +510,23 @@ mod tests {
         );
         // malformed list: discarded
         assert_eq!(lcp_check(&mut o, &[1, 9, 0]), Verdict::Discard);
+    }
+
+    /// pppd as LNS with the setup-ipsec-vpn options asks CHAP-MD5 first; with the default
+    /// over IPsec (MS-CHAPv2 only) we Nak toward MS-CHAPv2, which it then asks for. A method
+    /// the profile allows is accepted as asked: pppd drops authentication altogether when Nak'd
+    /// toward a method it cannot do, and then ends the link.
+    #[test]
+    fn lcp_auth_md5_first_then_mschapv2() {
+        let md5 = [3, 5, 0xc2, 0x23, 5];
+        let mschap = [3, 5, 0xc2, 0x23, 0x81];
+        let mut o = LcpOptions::new(1400, vec![AuthMethod::MsChapV2]);
+        assert_eq!(lcp_check(&mut o, &md5), Verdict::Nak(mschap.to_vec()));
+        assert_eq!(lcp_check(&mut o, &mschap), Verdict::Ack);
+        assert_eq!(o.auth, Some(AuthMethod::MsChapV2));
+        let mut o = LcpOptions::new(1400, vec![AuthMethod::MsChapV2, AuthMethod::Chap]);
+        assert_eq!(lcp_check(&mut o, &md5), Verdict::Ack);
+        assert_eq!(o.auth, Some(AuthMethod::Chap));
     }
 
     #[test]

@@ -1292,3 +1292,70 @@ fn ncp_request_overtaking_success_is_replayed() {
             .any(|o| o.proto == PROTO_IPCP && o.code == CODE_CONF_REQ)
     );
 }
+
+/// pppd on an LNS (xl2tpd) starts at ICCN: our first LCP request is lost, its own arrives at
+/// once. Ours goes out again shortly after, not after the whole restart interval.
+#[test]
+fn first_request_lost_to_an_lns_is_resent_early() {
+    let mut s = Script::new(config(&[AuthMethod::MsChapV2]));
+    let lost = s.one();
+    assert_eq!((lost.proto, lost.code), (PROTO_LCP, CODE_CONF_REQ));
+    // << Conf-Req MRU 1280, ACCM, CHAP-MD5, magic  >> Conf-Nak CHAP MS-v2
+    let pppd_md5 = [
+        1, 4, 5, 0, 2, 6, 0, 0, 0, 0, 3, 5, 0xc2, 0x23, 5, 5, 6, 9, 8, 7, 6,
+    ];
+    s.feed(PROTO_LCP, CODE_CONF_REQ, 1, &pppd_md5);
+    let nak = s.one();
+    assert_eq!(
+        (nak.code, nak.data.clone()),
+        (CODE_CONF_NAK, vec![3, 5, 0xc2, 0x23, 0x81])
+    );
+    // << Conf-Req with MS-CHAPv2  >> Conf-Ack
+    let pppd_v2 = [
+        1, 4, 5, 0, 2, 6, 0, 0, 0, 0, 3, 5, 0xc2, 0x23, 0x81, 5, 6, 9, 8, 7, 6,
+    ];
+    s.feed(PROTO_LCP, CODE_CONF_REQ, 2, &pppd_v2);
+    assert_eq!(s.one().code, CODE_CONF_ACK);
+    s.advance(Duration::from_millis(499));
+    assert!(s.out().is_empty());
+    s.advance(Duration::from_millis(1));
+    let again = s.one();
+    assert_eq!((again.code, again.data.clone()), (CODE_CONF_REQ, lost.data));
+    s.feed(PROTO_LCP, CODE_CONF_ACK, again.id, &again.data);
+    assert!(s.events().contains(&Event::AuthStarted {
+        method: AuthMethod::MsChapV2
+    }));
+}
+
+/// pppd requiring CHAP-MD5 only, Nak'd toward MS-CHAPv2: it drops authentication from its
+/// request, lets LCP open, then ends the link. The reason names what the server offered.
+#[test]
+fn pppd_that_drops_auth_after_our_nak_is_an_auth_method_refusal() {
+    let mut s = Script::new(config(&[AuthMethod::MsChapV2]));
+    let req = s.one();
+    let md5 = [1, 4, 5, 0, 3, 5, 0xc2, 0x23, 5, 5, 6, 9, 8, 7, 6];
+    s.feed(PROTO_LCP, CODE_CONF_REQ, 1, &md5);
+    assert_eq!(s.one().code, CODE_CONF_NAK);
+    let no_auth = [1, 4, 5, 0, 5, 6, 9, 8, 7, 6];
+    s.feed(PROTO_LCP, CODE_CONF_REQ, 2, &no_auth);
+    assert_eq!(s.one().code, CODE_CONF_ACK);
+    s.feed(PROTO_LCP, CODE_CONF_ACK, req.id, &req.data);
+    let _ = s.out();
+    s.feed(PROTO_LCP, CODE_TERM_REQ, 3, b"peer refused to authenticate");
+    assert_eq!(s.one().code, CODE_TERM_ACK);
+    s.advance(Duration::from_secs(3));
+    let reason = s
+        .events()
+        .into_iter()
+        .find_map(|e| match e {
+            Event::Down { reason } => Some(reason),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("link not down: {:?}", s.out()));
+    assert_eq!(
+        reason,
+        DownReason::AuthMethodRefused {
+            offered: vec!["CHAP-MD5".into()]
+        }
+    );
+}

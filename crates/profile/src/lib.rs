@@ -526,14 +526,14 @@ impl fmt::Display for AuthMethod {
 }
 
 /// `[ppp]` settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Ppp {
     /// `user`: the PPP user name.
     pub user: Option<String>,
     /// `password` / `password_file`.
     pub password: Option<Secret>,
-    /// `auth`: the protocols accepted when the server asks, in preference order
-    /// (default mschapv2, chap, pap).
+    /// `auth`: the protocols accepted when the server asks, in preference order; empty =
+    /// the default of [`Ppp::auth_methods`].
     pub auth: Vec<AuthMethod>,
     /// `mru`: the MRU we ask for; `None` = engine default.
     pub mru: Option<u16>,
@@ -547,17 +547,19 @@ pub struct Ppp {
     pub ipv6: bool,
 }
 
-impl Default for Ppp {
-    fn default() -> Self {
-        Ppp {
-            user: None,
-            password: None,
-            auth: vec![AuthMethod::MsChapV2, AuthMethod::Chap, AuthMethod::Pap],
-            mru: None,
-            echo_interval: None,
-            echo_failures: None,
-            request_ip: None,
-            ipv6: false,
+impl Ppp {
+    /// The methods to accept: `auth` when the profile lists them; otherwise MS-CHAPv2 only
+    /// over IPsec (it also proves the server knows the password; CHAP-MD5 and PAP only when
+    /// listed, as Windows and NetworkManager do), and MS-CHAPv2, CHAP-MD5 and PAP for plain
+    /// L2TP, where ISPs mostly use the latter two.
+    #[must_use]
+    pub fn auth_methods(&self, ipsec: bool) -> Vec<AuthMethod> {
+        if !self.auth.is_empty() {
+            self.auth.clone()
+        } else if ipsec {
+            vec![AuthMethod::MsChapV2]
+        } else {
+            vec![AuthMethod::MsChapV2, AuthMethod::Chap, AuthMethod::Pap]
         }
     }
 }

@@ -113,7 +113,9 @@ pub(crate) fn render(p: &Profile) -> String {
     w.0.push_str("\n[ppp]\n");
     w.s("user", pp.user.as_deref());
     w.secret("password", pp.password.as_ref());
-    w.kv("auth", list(&pp.auth));
+    if !pp.auth.is_empty() {
+        w.kv("auth", list(&pp.auth));
+    }
     if let Some(m) = pp.mru {
         w.kv("mru", m);
     }

@@ -56,8 +56,10 @@ fn defaults() {
     assert_eq!(p.ipsec.pfs, Pfs::Off);
     assert!(!p.ipsec.aggressive && !p.ipsec.force_encap);
     assert!(p.ipsec.ike.is_empty() && p.ipsec.esp.is_empty());
+    assert!(p.ppp.auth.is_empty(), "not listed: the default applies");
+    assert_eq!(p.ppp.auth_methods(true), vec![AuthMethod::MsChapV2]);
     assert_eq!(
-        p.ppp.auth,
+        p.ppp.auth_methods(false),
         vec![AuthMethod::MsChapV2, AuthMethod::Chap, AuthMethod::Pap]
     );
     assert!(!p.ppp.ipv6);
