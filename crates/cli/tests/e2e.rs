@@ -80,19 +80,7 @@ fn softether_full_cycle(auth: &str) {
         user / gb,
         sys / gb
     ));
-    let status = Command::new("ip")
-        .args(["netns", "exec", ns, &bin(), "status", "--json"])
-        .env("L2SEC_CONTROL_SOCKET", scratch.control())
-        .output()
-        .unwrap();
-    assert!(status.status.success());
-    let st: Value = serde_json::from_slice(&status.stdout).expect("status JSON");
-    assert_eq!(st["state"], "up");
-    disconnect(ns, &scratch);
-    let (code, took) = c.wait_exit(Duration::from_secs(10));
-    assert_eq!(code, 0, "stderr:\n{}", c.stderr());
-    assert!(took < Duration::from_secs(4), "teardown took {took:?}");
-    assert_eq!(snapshot(ns), before, "host not restored");
+    status_disconnect_restored(ns, &scratch, &mut c, &before);
 }
 
 #[test]

@@ -174,19 +174,7 @@ fn full_cycle(
         "linux/{name}: up in {:.2}s, RTT {rtt:.2} ms, 4 MiB TCP to the VM at {mbit:.1} Mbit/s (server under software emulation)",
         t_up.as_secs_f64()
     ));
-    let status = Command::new("ip")
-        .args(["netns", "exec", ns, &bin(), "status", "--json"])
-        .env("L2SEC_CONTROL_SOCKET", scratch.control())
-        .output()
-        .unwrap();
-    assert!(status.status.success());
-    let st: Value = serde_json::from_slice(&status.stdout).expect("status JSON");
-    assert_eq!(st["state"], "up");
-    disconnect(ns, &scratch);
-    let (code, took) = c.wait_exit(Duration::from_secs(10));
-    assert_eq!(code, 0, "stderr:\n{}", c.stderr());
-    assert!(took < Duration::from_secs(4), "teardown took {took:?}");
-    assert_eq!(snapshot(ns), before, "host not restored");
+    status_disconnect_restored(ns, &scratch, &mut c, &before);
 }
 
 /// The setup-ipsec-vpn default (`encapsulation=yes`): ESP in UDP 4500 although there is no NAT;

@@ -229,6 +229,24 @@ pub fn disconnect(ns: &str, scratch: &Scratch) {
     );
 }
 
+/// The end of a good connection: `status --json` says up, `disconnect` ends the client with
+/// exit 0 within 4 s, and the namespace is exactly as `before`.
+pub fn status_disconnect_restored(ns: &str, scratch: &Scratch, c: &mut Client, before: &str) {
+    let status = Command::new("ip")
+        .args(["netns", "exec", ns, &bin(), "status", "--json"])
+        .env("L2SEC_CONTROL_SOCKET", scratch.control())
+        .output()
+        .unwrap();
+    assert!(status.status.success());
+    let st: Value = serde_json::from_slice(&status.stdout).expect("status JSON");
+    assert_eq!(st["state"], "up");
+    disconnect(ns, scratch);
+    let (code, took) = c.wait_exit(Duration::from_secs(10));
+    assert_eq!(code, 0, "stderr:\n{}", c.stderr());
+    assert!(took < Duration::from_secs(4), "teardown took {took:?}");
+    assert_eq!(snapshot(ns), before, "host not restored");
+}
+
 /// Prints a measured figure and, when `L2SEC_FIGURES` names a file (the lab's `test` command
 /// sets it), appends it there so the figures show even when test output is captured.
 pub fn figure(line: &str) {
