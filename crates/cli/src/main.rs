@@ -75,9 +75,11 @@ fn out(s: &str) {
     let _ = o.flush();
 }
 
+/// One thread runs the engine, the event printer, signals and the control socket: every
+/// packet wakes the thread that handles it, with no hand-over between threads (a
+/// multi-threaded runtime cost a futex wake and a context switch per network event).
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::internal(format!("cannot start the async runtime: {e}")))

@@ -13,6 +13,7 @@ use l2sec_esp::{Encapsulation, Sa, SaPair, Udp4500};
 use l2sec_ike::{IkePort, Initiator};
 use l2sec_l2tp::{Lac, SessionHandle};
 use l2sec_ppp::{Link, Packet};
+use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::net::UdpSocket;
 use tracing::{debug, info, trace, warn};
@@ -21,6 +22,13 @@ use crate::api::{ConnectError, ErrorKind, Stage, UpInfo};
 use crate::host::HostState;
 use crate::plan::Plan;
 use crate::{Ctx, Stop};
+
+mod batch;
+mod offload;
+#[cfg(test)]
+mod tuntest;
+
+use batch::{RxBatch, TxBatch};
 
 /// L2TP's UDP port.
 const L2TP_PORT: u16 = 1701;
@@ -39,7 +47,14 @@ const REKEY_GRACE: Duration = Duration::from_secs(30);
 /// How often the byte counters of `l2sec status` are refreshed.
 const STATUS_INTERVAL: Duration = Duration::from_secs(1);
 /// Packets handled per wake-up of one source before the loop looks at the others.
-const BATCH: usize = 64;
+const BATCH: usize = batch::CAP;
+/// Bytes in each slot of the data path's batches: a whole packet of the largest TUN MTU with
+/// room for our headers (outbound), or the largest datagram a socket can deliver (inbound).
+/// Slots are large but only the bytes of real packets are ever touched.
+const SLOT: usize = (HEADROOM + MAX_PACKET + TAILROOM).next_multiple_of(256);
+/// TUN reads, or segments of TCP super-packets with offload, handled per wake-up (several
+/// batches).
+const TUN_BUDGET: usize = 4 * BATCH;
 
 /// How an attempt ended without an error.
 pub(crate) enum Ended {
@@ -91,6 +106,20 @@ pub(crate) struct Conn<'a> {
     up: bool,
     rx: Vec<u8>,
     tx: Vec<u8>,
+    /// Datagrams received by one `recvmmsg` (allocated on first use).
+    rxb: RxBatch,
+    /// Data packets read from the TUN device in one wake-up, sealed, waiting for one
+    /// `sendmmsg` (allocated when the link comes up).
+    txb: Option<TxBatch>,
+    /// The data socket (UDP 4500, or plain L2TP) takes UDP GSO messages.
+    gso: bool,
+    /// The TUN device hands over TCP super-packets and partial checksums (see
+    /// [`l2sec_netcfg::Tun::enable_offload`]); they are read into `tun_buf`.
+    tun_offload: bool,
+    tun_buf: Vec<u8>,
+    /// Joins the TCP segments of one receive batch for the TUN device (when it has a
+    /// virtio-net header); flushed at the end of every batch.
+    gro: Option<offload::Gro>,
     next_status: Instant,
     /// Link-local addresses (ours, the server's) once IPV6CP is open.
     ipv6: Option<(std::net::Ipv6Addr, std::net::Ipv6Addr)>,
@@ -143,24 +172,18 @@ async fn readable_udp(s: Option<&UdpSocket>) -> io::Result<()> {
     }
 }
 
+// The readiness stays set until a read returns `WouldBlock` (the handlers read through
+// `try_io`): a source with more queued than one batch is served again on the next turn.
 async fn readable_raw(s: Option<&AsyncFd<socket2::Socket>>) -> io::Result<()> {
     match s {
-        Some(s) => {
-            let mut g = s.readable().await?;
-            g.clear_ready();
-            Ok(())
-        }
+        Some(s) => s.readable().await.map(drop),
         None => std::future::pending().await,
     }
 }
 
 async fn readable_tun(t: Option<&AsyncFd<l2sec_netcfg::Tun>>) -> io::Result<()> {
     match t {
-        Some(t) => {
-            let mut g = t.readable().await?;
-            g.clear_ready();
-            Ok(())
-        }
+        Some(t) => t.readable().await.map(drop),
         None => std::future::pending().await,
     }
 }
@@ -197,6 +220,12 @@ impl<'a> Conn<'a> {
             up: false,
             rx: vec![0; HEADROOM + MAX_PACKET + TAILROOM],
             tx: vec![0; HEADROOM + MAX_PACKET + TAILROOM],
+            rxb: RxBatch::default(),
+            txb: None,
+            gso: false,
+            tun_offload: false,
+            tun_buf: Vec::new(),
+            gro: None,
             next_status: now + STATUS_INTERVAL,
             ipv6: None,
         };
@@ -208,6 +237,7 @@ impl<'a> Conn<'a> {
                 let s4500 = bind_udp(local, 4500, SocketAddr::new(server, 4500))
                     .await
                     .map_err(|e| ioerr(Stage::IkePhase1, "cannot open the NAT-T socket", &e))?;
+                conn.gso = batch::gso_supported(&s4500);
                 let l500 = s500
                     .local_addr()
                     .map_err(|e| ioerr(Stage::IkePhase1, "socket", &e))?;
@@ -253,6 +283,7 @@ impl<'a> Conn<'a> {
                         .await
                         .map_err(|e| ioerr(Stage::L2tpTunnel, "cannot open the L2TP socket", &e))?,
                 };
+                conn.gso = batch::gso_supported(&sock);
                 conn.plain = Some(sock);
                 conn.enter(
                     Stage::L2tpTunnel,
@@ -776,6 +807,16 @@ impl<'a> Conn<'a> {
         for w in self.host.warnings() {
             self.ctx.warn(w);
         }
+        // Before any application traffic: TCP decides on TSO when a connection starts.
+        if let Some(tun) = self.host.tun() {
+            match tun.get_ref().enable_offload() {
+                Ok(()) => self.tun_offload = true,
+                Err(e) => debug!("TUN offload unavailable: {e}"),
+            }
+            if tun.get_ref().has_vnet_hdr() {
+                self.gro = Some(offload::Gro::new());
+            }
+        }
         self.up = true;
         self.stage = Stage::Up;
         let (ike, esp) = match &self.ipsec {
@@ -865,18 +906,17 @@ impl<'a> Conn<'a> {
     /// Sends the L2TP datagram at `tx[off..off + len]`: over ESP when IPsec is on, else plain UDP.
     /// A full socket buffer drops it (L2TP and TCP recover), as a router would.
     fn send_l2tp(&mut self, off: usize, len: usize) -> Result<(), ConnectError> {
-        let out = seal_l2tp(
+        let Some(how) = out_kind(self.ipsec.as_ref(), self.plain.is_some()) else {
+            return Ok(());
+        };
+        let range = seal_l2tp(
             &mut self.tx,
             off,
             len,
             self.ipsec.as_mut(),
-            self.plain.is_some(),
             self.l2tp_peer_port,
         )
         .map_err(|e| self.fail(ErrorKind::Internal, e))?;
-        let Some((how, range)) = out else {
-            return Ok(());
-        };
         let packet = &self.tx[range];
         let res = match how {
             Out::Udp4500 => self.ipsec.as_ref().map(|i| i.s4500.try_send(packet)),
@@ -900,6 +940,43 @@ impl<'a> Conn<'a> {
         Ok(())
     }
 
+    /// Sends the sealed datagrams of `txb` in order with one `sendmmsg` (UDP GSO where the
+    /// socket takes it) over the data socket `how`. What does not fit the socket buffer is
+    /// dropped, as [`Conn::send_l2tp`] does.
+    fn send_batch(&mut self, txb: &mut TxBatch, how: Out) {
+        let sent = match how {
+            Out::Udp4500 => self
+                .ipsec
+                .as_ref()
+                .map(|i| txb.send(&i.s4500, None, self.gso)),
+            Out::Raw => self
+                .ipsec
+                .as_ref()
+                .and_then(|i| i.raw.as_ref())
+                .map(|r| txb.send(r, None, false)),
+            Out::Plain => self.plain.as_ref().map(|s| {
+                txb.send(
+                    s,
+                    Some(SocketAddr::new(self.server, self.l2tp_peer_port)),
+                    self.gso,
+                )
+            }),
+        };
+        let Some(sent) = sent else {
+            return;
+        };
+        if sent.full > 0 {
+            trace!("send buffer full: dropped {} datagrams", sent.full);
+        }
+        if let Some(e) = sent.error {
+            debug!("send failed: {e} ({} datagrams dropped)", sent.failed);
+        }
+        if let Some(e) = sent.gso_refused {
+            debug!("UDP GSO refused ({e}): sending datagram by datagram");
+            self.gso = false;
+        }
+    }
+
     // ---------------------------------------------------------------- input
 
     fn on_udp500(&mut self) -> Result<(), ConnectError> {
@@ -921,69 +998,78 @@ impl<'a> Conn<'a> {
         Ok(())
     }
 
+    /// UDP 4500: up to one batch of datagrams (one `recvmmsg`): ESP, IKE, keepalives.
     fn on_udp4500(&mut self) -> Result<(), ConnectError> {
-        for _ in 0..BATCH {
-            let Some(i) = &mut self.ipsec else {
-                return Ok(());
-            };
-            let n = match i.s4500.try_recv(&mut self.rx) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    // ICMP port unreachable and the like: the server may be restarting.
-                    debug!("NAT-T socket: {e}");
-                    break;
+        let Some(i) = &self.ipsec else {
+            return Ok(());
+        };
+        let mut rxb = take_rxb(&mut self.rxb);
+        let res = match rxb.recv(&i.s4500, false) {
+            Ok(n) => (0..n).try_for_each(|k| self.on_udp4500_datagram(rxb.get_mut(k).0)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Err(e) => {
+                // ICMP port unreachable and the like: the server may be restarting.
+                debug!("NAT-T socket: {e}");
+                Ok(())
+            }
+        };
+        self.rxb = rxb;
+        self.flush_gro();
+        res
+    }
+
+    fn on_udp4500_datagram(&mut self, d: &mut [u8]) -> Result<(), ConnectError> {
+        match l2sec_esp::classify_udp4500(d) {
+            Ok(Udp4500::Keepalive) => Ok(()),
+            Ok(Udp4500::Ike(_)) => {
+                if let Some(i) = &mut self.ipsec {
+                    i.init
+                        .handle_datagram(Instant::now(), IkePort::NatT, &d[4..]);
                 }
-            };
-            let kind = match l2sec_esp::classify_udp4500(&self.rx[..n]) {
-                Ok(Udp4500::Keepalive) => continue,
-                Ok(Udp4500::Ike(_)) => 1,
-                Ok(Udp4500::Esp(_)) => 2,
-                Err(e) => {
-                    trace!("UDP 4500: {e}");
-                    continue;
-                }
-            };
-            if kind == 1 {
-                i.init
-                    .handle_datagram(Instant::now(), IkePort::NatT, &self.rx[4..n]);
-            } else {
-                self.on_esp(0, n)?;
+                Ok(())
+            }
+            Ok(Udp4500::Esp(_)) => self.on_esp(d),
+            Err(e) => {
+                trace!("UDP 4500: {e}");
+                Ok(())
             }
         }
-        Ok(())
     }
 
+    /// Raw ESP (IP protocol 50): up to one batch of packets (one `recvmmsg`).
     fn on_raw_esp(&mut self) -> Result<(), ConnectError> {
-        use std::io::Read;
-        for _ in 0..BATCH {
-            let Some(i) = &self.ipsec else { return Ok(()) };
-            let Some(raw) = &i.raw else { return Ok(()) };
-            let n = match raw.get_ref().read(&mut self.rx) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    debug!("raw ESP socket: {e}");
-                    break;
+        let Some(raw) = self.ipsec.as_ref().and_then(|i| i.raw.as_ref()) else {
+            return Ok(());
+        };
+        let mut rxb = take_rxb(&mut self.rxb);
+        let res = match rxb.recv(raw, false) {
+            Ok(n) => (0..n).try_for_each(|k| {
+                let d = rxb.get_mut(k).0;
+                match l2sec_esp::strip_ipv4_header(d) {
+                    Ok(r) => self.on_esp(&mut d[r]),
+                    Err(_) => Ok(()),
                 }
-            };
-            let Ok(r) = l2sec_esp::strip_ipv4_header(&self.rx[..n]) else {
-                continue;
-            };
-            self.on_esp(r.start, r.end)?;
-        }
-        Ok(())
+            }),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Err(e) => {
+                debug!("raw ESP socket: {e}");
+                Ok(())
+            }
+        };
+        self.rxb = rxb;
+        self.flush_gro();
+        res
     }
 
-    /// An ESP packet at `rx[a..b]`.
-    fn on_esp(&mut self, a: usize, b: usize) -> Result<(), ConnectError> {
+    /// One ESP packet.
+    fn on_esp(&mut self, packet: &mut [u8]) -> Result<(), ConnectError> {
         let Some(i) = &mut self.ipsec else {
             return Ok(());
         };
         let Some(pair) = &mut i.esp else {
             return Ok(());
         };
-        let opened = match pair.open(&mut self.rx[a..b]) {
+        let opened = match pair.open(packet) {
             Ok(o) => o,
             Err(e) => {
                 trace!("ESP packet dropped: {e}");
@@ -993,50 +1079,54 @@ impl<'a> Conn<'a> {
         if opened.next_header != 17 {
             return Ok(());
         }
-        let (pa, pb) = (a + opened.payload.start, a + opened.payload.end);
-        let inner =
-            match l2sec_esp::udp::parse(&self.rx[pa..pb], l2sec_esp::udp::ChecksumCheck::Ignore) {
-                Ok(u) => u,
-                Err(e) => {
-                    trace!("inner UDP dropped: {e}");
-                    return Ok(());
-                }
-            };
+        let payload = &packet[opened.payload];
+        let inner = match l2sec_esp::udp::parse(payload, l2sec_esp::udp::ChecksumCheck::Ignore) {
+            Ok(u) => u,
+            Err(e) => {
+                trace!("inner UDP dropped: {e}");
+                return Ok(());
+            }
+        };
         if inner.dst_port != L2TP_PORT {
             return Ok(());
         }
         self.l2tp_peer_port = inner.src_port;
-        self.ctx.bytes_in += (pb - pa) as u64;
-        let (la, lb) = (pa + inner.payload.start, pa + inner.payload.end);
-        self.on_l2tp(la, lb)
+        self.ctx.bytes_in += payload.len() as u64;
+        self.on_l2tp(&payload[inner.payload])
     }
 
+    /// Plain L2TP (no IPsec): up to one batch of datagrams (one `recvmmsg`).
     fn on_plain_l2tp(&mut self) -> Result<(), ConnectError> {
-        for _ in 0..BATCH {
-            let Some(s) = &self.plain else { return Ok(()) };
-            let (n, from) = match s.try_recv_from(&mut self.rx) {
-                Ok(x) => x,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    debug!("L2TP socket: {e}");
-                    break;
+        let Some(s) = &self.plain else { return Ok(()) };
+        let mut rxb = take_rxb(&mut self.rxb);
+        let res = match rxb.recv(s, true) {
+            Ok(n) => (0..n).try_for_each(|k| {
+                let (d, from) = rxb.get_mut(k);
+                match from {
+                    Some(from) if from.ip() == self.server && !d.is_empty() => {
+                        self.l2tp_peer_port = from.port();
+                        self.ctx.bytes_in += d.len() as u64;
+                        self.on_l2tp(d)
+                    }
+                    _ => Ok(()),
                 }
-            };
-            if from.ip() != self.server {
-                continue;
+            }),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Err(e) => {
+                debug!("L2TP socket: {e}");
+                Ok(())
             }
-            self.l2tp_peer_port = from.port();
-            self.ctx.bytes_in += n as u64;
-            self.on_l2tp(0, n)?;
-        }
-        Ok(())
+        };
+        self.rxb = rxb;
+        self.flush_gro();
+        res
     }
 
-    /// An L2TP datagram at `rx[a..b]`: control messages go to the LAC, data frames to PPP,
-    /// IP packets to the TUN device.
-    fn on_l2tp(&mut self, a: usize, b: usize) -> Result<(), ConnectError> {
+    /// An L2TP datagram: control messages go to the LAC, data frames to PPP, IP packets to the
+    /// TUN device.
+    fn on_l2tp(&mut self, datagram: &[u8]) -> Result<(), ConnectError> {
         let now = Instant::now();
-        let Some(frame) = self.lac.handle_datagram(now, &self.rx[a..b]) else {
+        let Some(frame) = self.lac.handle_datagram(now, datagram) else {
             return Ok(());
         };
         let packet = self.ppp.handle_frame(now, frame.payload);
@@ -1044,62 +1134,233 @@ impl<'a> Conn<'a> {
             Some(Packet::Ipv4(p) | Packet::Ipv6(p)) => p,
             _ => return Ok(()),
         };
-        if let Some(tun) = self.host.tun() {
-            match tun.get_ref().write(ip) {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => debug!("TUN write: {e}"),
-            }
+        let Some(tun) = self.host.tun() else {
+            return Ok(());
+        };
+        let tun = tun.get_ref();
+        match &mut self.gro {
+            Some(gro) => gro.push(ip, &mut |h, p| tun_write(tun, h, p)),
+            None => tun_write(tun, &[0; l2sec_netcfg::Tun::VNET_HDR_LEN], ip),
         }
         Ok(())
     }
 
+    /// Writes what the coalescer still holds to the TUN device: at the end of every batch.
+    fn flush_gro(&mut self) {
+        if let (Some(gro), Some(tun)) = (&mut self.gro, self.host.tun()) {
+            let tun = tun.get_ref();
+            gro.flush(&mut |h, p| tun_write(tun, h, p));
+        }
+    }
+
+    /// The TUN device: reads up to one batch of IP packets (with offload, up to
+    /// [`TUN_BUDGET`] segments of TCP super-packets), frames and seals each in its own slot
+    /// of the send batch, and sends them with one `sendmmsg` a batch.
     fn on_tun(&mut self) -> Result<(), ConnectError> {
-        let Some(h) = self.session else { return Ok(()) };
+        let mut txb = self.txb.take().unwrap_or_else(|| TxBatch::new(SLOT));
+        let how = out_kind(self.ipsec.as_ref(), self.plain.is_some());
+        let res = if self.tun_offload {
+            self.read_tun_offload(&mut txb, how)
+        } else {
+            self.read_tun(&mut txb, how)
+        };
+        if txb.len() > 0 {
+            if let Some(how) = how {
+                self.send_batch(&mut txb, how);
+            }
+        }
+        self.txb = Some(txb);
+        res
+    }
+
+    /// Fills `txb` from the TUN device without offload: one packet a read, each read straight
+    /// into its slot; at most one batch, fewer when the device runs dry. Without a session
+    /// or an SA to send with (`how` is `None`), packets are read and dropped.
+    fn read_tun(&mut self, txb: &mut TxBatch, how: Option<Out>) -> Result<(), ConnectError> {
+        let room = txb.slot_len() - TAILROOM;
         for _ in 0..BATCH {
+            if txb.is_full() {
+                break;
+            }
             let Some(tun) = self.host.tun() else {
                 return Ok(());
             };
-            let n = match tun
-                .get_ref()
-                .read(&mut self.tx[HEADROOM..HEADROOM + MAX_PACKET])
-            {
+            let slot = txb.next_slot();
+            let n = match tun.try_io(Interest::READABLE, |t| t.read(&mut slot[HEADROOM..room])) {
                 Ok(0) => break,
+                // The kernel reports a packet's full length even when it did not fit.
+                Ok(n) if n > room - HEADROOM => continue,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => return Err(ioerr(Stage::Up, "TUN device", &e)),
             };
-            let v6 = match self.tx[HEADROOM] >> 4 {
-                4 => false,
-                6 if self.ipv6.is_some() => true,
-                _ => continue, // not IP, or IPv6 while IPV6CP is not open
-            };
-            let mut hdr = [0u8; 8];
-            let ph = self.ppp.write_ip_header(&mut hdr, v6);
-            if ph == 0 {
+            if how.is_none() {
                 continue;
             }
-            let l2h = self.lac.data_header_len(h);
-            let off = HEADROOM - ph - l2h;
-            self.tx[HEADROOM - ph..HEADROOM].copy_from_slice(&hdr[..ph]);
-            let len = match self
-                .lac
-                .write_data_header(h, &mut self.tx[off..HEADROOM + n], ph + n)
-            {
-                Ok(l) => l,
+            if let Some(range) = self.frame_and_seal(slot, n)? {
+                txb.push(range);
+            }
+        }
+        Ok(())
+    }
+
+    /// Fills `txb` from the TUN device with offload on: each read may bring a TCP
+    /// super-packet, split here into segments of its MSS, each built in its own slot; the
+    /// batch is sent whenever it fills. Stops after [`TUN_BUDGET`] segments or when the
+    /// device runs dry.
+    fn read_tun_offload(
+        &mut self,
+        txb: &mut TxBatch,
+        how: Option<Out>,
+    ) -> Result<(), ConnectError> {
+        let mut big = std::mem::take(&mut self.tun_buf);
+        if big.len() < MAX_PACKET {
+            big = vec![0; MAX_PACKET];
+        }
+        let res = self.read_tun_offload_into(txb, how, &mut big);
+        self.tun_buf = big;
+        res
+    }
+
+    fn read_tun_offload_into(
+        &mut self,
+        txb: &mut TxBatch,
+        how: Option<Out>,
+        big: &mut [u8],
+    ) -> Result<(), ConnectError> {
+        let room = txb.slot_len() - TAILROOM - HEADROOM;
+        let mut budget = TUN_BUDGET;
+        while budget > 0 {
+            let Some(tun) = self.host.tun() else {
+                return Ok(());
+            };
+            let mut vh = [0u8; l2sec_netcfg::Tun::VNET_HDR_LEN];
+            let r = tun.try_io(Interest::READABLE, |t| t.read_vnet(&mut vh, big));
+            budget -= 1;
+            let n = match r {
+                Ok(0) => break,
+                // The kernel reports a packet's full length even when it did not fit.
+                Ok(n) if n > big.len() => continue,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(ioerr(Stage::Up, "TUN device", &e)),
+            };
+            let Some(how) = how else { continue };
+            let vh = offload::VnetHdr::parse(&vh);
+            let pkt = &mut big[..n];
+            if !vh.is_gso() {
+                if let Err(e) = offload::complete_checksum(&vh, pkt) {
+                    debug!("TUN packet dropped: {e}");
+                    continue;
+                }
+                if txb.is_full() {
+                    self.send_batch(txb, how);
+                }
+                if n > room {
+                    continue;
+                }
+                let slot = txb.next_slot();
+                slot[HEADROOM..HEADROOM + n].copy_from_slice(pkt);
+                if let Some(range) = self.frame_and_seal(slot, n)? {
+                    txb.push(range);
+                }
+                continue;
+            }
+            let segs = match offload::Segments::new(&vh, pkt) {
+                Ok(s) if s.max_len() <= room => s,
+                Ok(_) => {
+                    debug!("TUN super-packet dropped: segments larger than a slot");
+                    continue;
+                }
                 Err(e) => {
-                    warn!("L2TP data header: {e}");
+                    debug!("TUN super-packet dropped: {e}");
                     continue;
                 }
             };
-            self.ctx.bytes_out += n as u64;
-            self.send_l2tp(off, len)?;
+            budget = budget.saturating_sub(segs.count() - 1);
+            for k in 0..segs.count() {
+                if txb.is_full() {
+                    self.send_batch(txb, how);
+                }
+                let slot = txb.next_slot();
+                let len = segs.write(k, &mut slot[HEADROOM..]);
+                if let Some(range) = self.frame_and_seal(slot, len)? {
+                    txb.push(range);
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Frames the IP packet at `slot[HEADROOM..HEADROOM + n]` for the session (PPP and L2TP
+    /// headers in front) and seals it in place. Returns the range of `slot` to send, or `None`
+    /// when the packet is not sent (no session, IPv6 while IPV6CP is closed, not IP).
+    fn frame_and_seal(
+        &mut self,
+        slot: &mut [u8],
+        n: usize,
+    ) -> Result<Option<std::ops::Range<usize>>, ConnectError> {
+        let Some(h) = self.session else {
+            return Ok(None);
+        };
+        let v6 = match slot[HEADROOM] >> 4 {
+            4 => false,
+            6 if self.ipv6.is_some() => true,
+            _ => return Ok(None), // not IP, or IPv6 while IPV6CP is not open
+        };
+        let mut hdr = [0u8; 8];
+        let ph = self.ppp.write_ip_header(&mut hdr, v6);
+        if ph == 0 {
+            return Ok(None);
+        }
+        let l2h = self.lac.data_header_len(h);
+        let off = HEADROOM - ph - l2h;
+        slot[HEADROOM - ph..HEADROOM].copy_from_slice(&hdr[..ph]);
+        let len = match self
+            .lac
+            .write_data_header(h, &mut slot[off..HEADROOM + n], ph + n)
+        {
+            Ok(l) => l,
+            Err(e) => {
+                warn!("L2TP data header: {e}");
+                return Ok(None);
+            }
+        };
+        let range = seal_l2tp(slot, off, len, self.ipsec.as_mut(), self.l2tp_peer_port)
+            .map_err(|e| self.fail(ErrorKind::Internal, e))?;
+        self.ctx.bytes_out += n as u64;
+        Ok(Some(range))
+    }
+}
+
+/// Writes one packet to the TUN device behind virtio-net header `hdr` (all zero: a plain
+/// packet). A full queue drops it, as a router would.
+fn tun_write(tun: &l2sec_netcfg::Tun, hdr: &[u8; l2sec_netcfg::Tun::VNET_HDR_LEN], pkt: &[u8]) {
+    let r = if hdr.iter().all(|&b| b == 0) {
+        tun.write(pkt)
+    } else {
+        tun.write_vnet(hdr, pkt)
+    };
+    match r {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(e) => debug!("TUN write: {e}"),
+    }
+}
+
+/// Takes the receive batch out of `slot` (allocating it on first use) so that its datagrams
+/// can be handled with `&mut Conn`; put it back afterwards.
+fn take_rxb(slot: &mut RxBatch) -> RxBatch {
+    let rxb = std::mem::take(slot);
+    if rxb.is_placeholder() {
+        RxBatch::new(SLOT)
+    } else {
+        rxb
     }
 }
 
 /// Which socket takes a sealed datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Out {
     /// UDP 4500 (ESP in UDP).
     Udp4500,
@@ -1109,22 +1370,33 @@ enum Out {
     Plain,
 }
 
+/// Where L2TP datagrams go now, or `None` when there is nothing to send them with yet (no SA:
+/// they are dropped, L2TP retransmits).
+fn out_kind(ipsec: Option<&Ipsec>, plain: bool) -> Option<Out> {
+    match ipsec {
+        None => plain.then_some(Out::Plain),
+        Some(i) => {
+            i.esp.as_ref()?;
+            Some(match i.encap {
+                Encapsulation::Udp { .. } => Out::Udp4500,
+                Encapsulation::Raw => Out::Raw,
+            })
+        }
+    }
+}
+
 /// Wraps the L2TP datagram at `tx[off..off + len]` for the wire: inner UDP header and ESP
-/// (sealed in place) when IPsec is on. Returns the socket and the range to send, or `None`
-/// when there is nothing to send it with yet (no SA: the datagram is dropped, L2TP retransmits).
+/// (sealed in place) when IPsec is on. Returns the range to send (see [`out_kind`] for the
+/// socket); call it only when [`out_kind`] is `Some`.
 fn seal_l2tp(
     tx: &mut [u8],
     off: usize,
     len: usize,
     ipsec: Option<&mut Ipsec>,
-    plain: bool,
     peer_port: u16,
-) -> Result<Option<(Out, std::ops::Range<usize>)>, String> {
-    let Some(i) = ipsec else {
-        return Ok(plain.then(|| (Out::Plain, off..off + len)));
-    };
-    let Some(pair) = &mut i.esp else {
-        return Ok(None);
+) -> Result<std::ops::Range<usize>, String> {
+    let Some(pair) = ipsec.and_then(|i| i.esp.as_mut()) else {
+        return Ok(off..off + len);
     };
     let sa = pair.current_mut();
     let udp_off = off - l2sec_esp::udp::HEADER_LEN;
@@ -1140,11 +1412,7 @@ fn seal_l2tp(
     let n = sa
         .seal(&mut tx[esp_off..end], l2sec_esp::udp::HEADER_LEN + len, 17)
         .map_err(|e| format!("ESP seal: {e}"))?;
-    let how = match i.encap {
-        Encapsulation::Udp { .. } => Out::Udp4500,
-        Encapsulation::Raw => Out::Raw,
-    };
-    Ok(Some((how, esp_off..esp_off + n)))
+    Ok(esp_off..esp_off + n)
 }
 
 /// A raw IPv4 protocol-50 socket connected to the server.

@@ -19,7 +19,8 @@ mod journal;
 mod mss;
 mod net;
 mod nl;
-#[allow(unsafe_code)] // TUNSETIFF ioctl only; each use has a SAFETY comment.
+#[allow(unsafe_code)]
+// TUNSETIFF/TUNSETOFFLOAD ioctls and vnet-header reads and writes; each use has a SAFETY comment.
 mod tun;
 
 #[cfg(test)]
