@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use l2sec_profile::{EspProposal, IkeProposal, Route};
+use l2sec_profile::{EspProposal, IkeProposal, Route, parse_esp, parse_ike};
 
 /// Exit codes, shown in `--help` and the man page.
 pub const EXIT_CODES: &str = "\
@@ -186,14 +186,6 @@ fn parse_server(s: &str) -> Result<String, String> {
 
 fn parse_ifname(s: &str) -> Result<String, String> {
     l2sec_profile::validate_interface_name(s).map(|()| s.to_owned())
-}
-
-fn parse_ike(s: &str) -> Result<IkeProposal, String> {
-    IkeProposal::parse(s)
-}
-
-fn parse_esp(s: &str) -> Result<EspProposal, String> {
-    EspProposal::parse(s)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! From a profile to the configuration of each protocol machine, checked once per run.
 
 use l2sec_crypto::{Policy, Strength};
+use l2sec_ike::{EspProposal, IkeProposal};
 use l2sec_profile::{MssClamp, Pfs, Profile};
 
 use crate::api::{ConnectError, ErrorKind, Stage};
@@ -45,38 +46,24 @@ fn ike_config(
     warnings: &mut Vec<String>,
 ) -> Result<(l2sec_ike::Config, Policy), ConnectError> {
     let ip = &p.ipsec;
-    let mut cfg = l2sec_ike::Config::default();
     // A weak algorithm is allowed only when the profile names it.
-    let mut policy = Policy::Legacy;
-    for prop in &ip.ike {
-        let worst = prop
-            .cipher
-            .strength()
-            .max(prop.hash.strength())
-            .max(prop.group.strength());
-        if worst == Strength::Weak {
-            policy = Policy::Weak;
-        }
-        cfg.ike_proposals.push(l2sec_ike::IkeProposal {
-            cipher: prop.cipher,
-            hash: prop.hash,
-            group: prop.group,
-        });
-    }
-    for prop in &ip.esp {
-        let worst = prop
-            .cipher
-            .strength()
-            .max(prop.integ.map_or(Strength::Modern, |i| i.strength()));
-        if worst == Strength::Weak {
-            policy = Policy::Weak;
-        }
-        cfg.esp_proposals.push(l2sec_ike::EspProposal {
-            cipher: prop.cipher,
-            integ: prop.integ,
-            pfs: None,
-        });
-    }
+    let named_weak = ip
+        .ike
+        .iter()
+        .map(IkeProposal::strength)
+        .chain(ip.esp.iter().map(EspProposal::strength))
+        .any(|s| s == Strength::Weak);
+    let policy = if named_weak {
+        Policy::Weak
+    } else {
+        Policy::Legacy
+    };
+    let mut cfg = l2sec_ike::Config {
+        ike_proposals: ip.ike.clone(),
+        esp_proposals: ip.esp.clone(),
+        policy,
+        ..l2sec_ike::Config::default()
+    };
     if policy == Policy::Weak {
         warnings.push(
             "the profile names weak algorithms (DES, MD5 or MODP-768): they are offered because you asked, \
@@ -84,7 +71,6 @@ fn ike_config(
                 .into(),
         );
     }
-    cfg.policy = policy;
     cfg.auth = match (&ip.psk, &ip.cert) {
         (Some(psk), _) => {
             l2sec_ike::Auth::Psk(zeroize::Zeroizing::new(psk.expose().as_bytes().to_vec()))

@@ -21,6 +21,6 @@ pub use config::{
 pub use error::{Error, notify_name};
 pub use initiator::{Event, IkePort, Initiator, NatStatus, Transmit, vendor_id};
 pub use proposal::{
-    EspProposal, IkeProposal, default_esp_proposals, default_ike_proposals, parse_esp_proposal,
-    parse_ike_proposal,
+    EspProposal, IkeProposal, ProposalError, default_esp_proposals, default_ike_proposals,
+    parse_esp_proposal, parse_ike_proposal,
 };

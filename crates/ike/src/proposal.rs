@@ -111,72 +111,143 @@ impl fmt::Display for EspProposal {
     }
 }
 
-fn bad(s: &str, why: impl Into<String>) -> Error {
-    Error::InvalidProposal(s.to_string(), why.into())
+/// Why a proposal name was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProposalError {
+    /// A part names no algorithm of its kind (a caller may suggest the closest of `known`).
+    #[error("unknown {kind} {part}")]
+    Unknown {
+        /// `cipher`, `hash`, `integrity algorithm` or `DH group`.
+        kind: &'static str,
+        /// The part as written.
+        part: String,
+        /// Every name of that kind.
+        known: Vec<&'static str>,
+    },
+    /// The proposal is not written right; the message says how to write it.
+    #[error("{0}")]
+    Malformed(String),
 }
 
-/// Parses a phase 1 proposal such as `aes256-sha256-modp2048` or `3des-sha1-modp1024`.
+fn unknown<T>(
+    kind: &'static str,
+    part: &str,
+    all: &[T],
+    name: fn(&T) -> &'static str,
+) -> ProposalError {
+    ProposalError::Unknown {
+        kind,
+        part: part.to_owned(),
+        known: all.iter().map(name).collect(),
+    }
+}
+
+fn cipher(part: &str) -> Result<CipherAlg, ProposalError> {
+    CipherAlg::from_name(part)
+        .ok_or_else(|| unknown("cipher", part, &CipherAlg::ALL, CipherAlg::name))
+}
+
+impl IkeProposal {
+    /// Parses `cipher-hash-group`, e.g. `aes256-sha1-modp2048` (names are case-insensitive).
+    ///
+    /// # Errors
+    /// The part that names no algorithm, or how to write the proposal.
+    pub fn parse(s: &str) -> Result<Self, ProposalError> {
+        let parts: Vec<&str> = s.split('-').collect();
+        let [c, h, g] = parts[..] else {
+            return Err(ProposalError::Malformed(format!(
+                "IKE proposal `{s}` must be cipher-hash-group, like \"aes256-sha1-modp2048\""
+            )));
+        };
+        let cipher = cipher(c)?;
+        if cipher.is_aead() {
+            return Err(ProposalError::Malformed(format!(
+                "IKE proposal `{s}`: AES-GCM is for ESP only in IKEv1; use aes256 or aes128"
+            )));
+        }
+        let hash = HashAlg::from_name(h)
+            .ok_or_else(|| unknown("hash", h, &HashAlg::ALL, HashAlg::name))?;
+        let group = DhGroup::from_name(g)
+            .ok_or_else(|| unknown("DH group", g, &DhGroup::ALL, DhGroup::name))?;
+        Ok(IkeProposal {
+            cipher,
+            hash,
+            group,
+        })
+    }
+}
+
+impl EspProposal {
+    /// Parses `cipher-integrity` (e.g. `aes256-sha1`) or an AEAD cipher alone (`aes128gcm16`),
+    /// without a PFS group ([`parse_esp_proposal`] also takes one).
+    ///
+    /// # Errors
+    /// The part that names no algorithm, or how to write the proposal.
+    pub fn parse(s: &str) -> Result<Self, ProposalError> {
+        let parts: Vec<&str> = s.split('-').collect();
+        let (c, h) = match parts[..] {
+            [c] => (c, None),
+            [c, h] => (c, Some(h)),
+            _ => {
+                return Err(ProposalError::Malformed(format!(
+                    "ESP proposal `{s}` must be cipher-integrity, like \"aes256-sha1\", or \"aes128gcm16\""
+                )));
+            }
+        };
+        let cipher = cipher(c)?;
+        let integ = match h {
+            None if cipher.is_aead() => None,
+            None => {
+                return Err(ProposalError::Malformed(format!(
+                    "ESP proposal `{s}` needs an integrity algorithm, like \"{c}-sha1\""
+                )));
+            }
+            Some(h) => {
+                let i = IntegAlg::from_name(h).ok_or_else(|| {
+                    unknown("integrity algorithm", h, &IntegAlg::ALL, IntegAlg::name)
+                })?;
+                if cipher.is_aead() {
+                    return Err(ProposalError::Malformed(format!(
+                        "ESP proposal `{s}`: AES-GCM includes integrity; write just \"{c}\""
+                    )));
+                }
+                Some(i)
+            }
+        };
+        Ok(EspProposal {
+            cipher,
+            integ,
+            pfs: None,
+        })
+    }
+}
+
+fn bad(s: &str, why: ProposalError) -> Error {
+    Error::InvalidProposal(s.to_string(), why.to_string())
+}
+
+/// Parses a phase 1 proposal such as `aes256-sha256-modp2048` or `3des-sha1-modp1024`
+/// (see [`IkeProposal::parse`]; blanks around it are ignored).
 ///
 /// # Errors
 /// [`Error::InvalidProposal`] naming the part that is not understood.
 pub fn parse_ike_proposal(s: &str) -> Result<IkeProposal, Error> {
-    let t = s.trim().to_ascii_lowercase();
-    let parts: Vec<&str> = t.split('-').collect();
-    if parts.len() != 3 {
-        return Err(bad(
-            s,
-            "expected cipher-hash-group, e.g. aes256-sha256-modp2048",
-        ));
-    }
-    let cipher = CipherAlg::from_name(parts[0])
-        .ok_or_else(|| bad(s, format!("unknown cipher {}", parts[0])))?;
-    if cipher.ike_id().is_none() {
-        return Err(bad(s, format!("{} cannot protect ikev1", parts[0])));
-    }
-    let hash =
-        HashAlg::from_name(parts[1]).ok_or_else(|| bad(s, format!("unknown hash {}", parts[1])))?;
-    let group = DhGroup::from_name(parts[2])
-        .ok_or_else(|| bad(s, format!("unknown dh group {}", parts[2])))?;
-    Ok(IkeProposal {
-        cipher,
-        hash,
-        group,
-    })
+    IkeProposal::parse(s.trim()).map_err(|e| bad(s, e))
 }
 
-/// Parses a phase 2 proposal such as `aes256-sha1`, `aes128gcm16` or `aes256-sha1-modp2048`.
+/// Parses a phase 2 proposal such as `aes256-sha1`, `aes128gcm16` or, with a PFS group,
+/// `aes256-sha1-modp2048` (see [`EspProposal::parse`]; blanks around it are ignored).
 ///
 /// # Errors
 /// [`Error::InvalidProposal`] naming the part that is not understood.
 pub fn parse_esp_proposal(s: &str) -> Result<EspProposal, Error> {
-    let t = s.trim().to_ascii_lowercase();
-    let mut parts = t.split('-');
-    let c = parts.next().unwrap_or_default();
-    let cipher = CipherAlg::from_name(c).ok_or_else(|| bad(s, format!("unknown cipher {c}")))?;
-    let mut integ = None;
-    let mut pfs = None;
-    for p in parts {
-        if pfs.is_some() {
-            return Err(bad(s, format!("unexpected {p} after the dh group")));
-        }
-        if let Some(g) = DhGroup::from_name(p) {
-            pfs = Some(g);
-        } else if let Some(i) = IntegAlg::from_name(p) {
-            if integ.is_some() || cipher.is_aead() {
-                return Err(bad(s, format!("unexpected integrity {p}")));
-            }
-            integ = Some(i);
-        } else {
-            return Err(bad(s, format!("unknown algorithm {p}")));
-        }
-    }
-    if !cipher.is_aead() && integ.is_none() {
-        return Err(bad(
-            s,
-            "a cbc cipher needs an integrity algorithm, e.g. aes256-sha1",
-        ));
-    }
-    Ok(EspProposal { cipher, integ, pfs })
+    let t = s.trim();
+    let (body, pfs) = match t.rsplit_once('-').map(|(b, g)| (b, DhGroup::from_name(g))) {
+        Some((b, Some(g))) => (b, Some(g)),
+        _ => (t, None),
+    };
+    let p = EspProposal::parse(body).map_err(|e| bad(s, e))?;
+    Ok(EspProposal { pfs, ..p })
 }
 
 const DEFAULT_IKE: &[&str] = &[

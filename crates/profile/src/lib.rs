@@ -56,8 +56,9 @@ use zeroize::Zeroizing;
 
 pub use duration::parse_duration;
 pub use l2sec_crypto::{CipherAlg, DhGroup, HashAlg, IntegAlg};
+pub use l2sec_ike::{EspProposal, IkeProposal};
 pub use perms::{check_private_mode, read_secret_file};
-pub use proposal::{EspProposal, IkeProposal};
+pub use proposal::{parse_esp, parse_ike};
 pub use search::{ProfileEntry, find, find_in, list, list_in, search_path, search_path_from};
 
 /// Largest profile or secret file read (bytes): anything larger is refused.

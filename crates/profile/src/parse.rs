@@ -9,11 +9,11 @@ use toml_edit::{ImDocument, Item, TableLike, Value};
 use zeroize::Zeroizing;
 
 use crate::perms::{check_private_file, read_secret_file};
-use crate::proposal::{group, unknown_group};
+use crate::proposal::{parse_esp, parse_ike, unknown_group};
 use crate::suggest::closest;
 use crate::{
-    AuthMethod, Diagnostic, Error, EspProposal, IkeProposal, Loader, MssClamp, Pfs, Profile, Route,
-    Secret, SecretOrigin, validate_interface_name, validate_server,
+    AuthMethod, DhGroup, Diagnostic, Error, Loader, MssClamp, Pfs, Profile, Route, Secret,
+    SecretOrigin, validate_interface_name, validate_server,
 };
 
 const TOP_KEYS: &[&str] = &[
@@ -547,13 +547,12 @@ fn ipsec(cx: &mut Ctx<'_>, sub: &[Field<'_>], raw: &mut Raw) {
             }
             "local_id" => ip.local_id = cx.string(f, "\"alice@example.com\""),
             "ike" => {
-                if let Some(v) = cx.list(f, "ike = [\"aes256-sha1-modp2048\"]", IkeProposal::parse)
-                {
+                if let Some(v) = cx.list(f, "ike = [\"aes256-sha1-modp2048\"]", parse_ike) {
                     ip.ike = v;
                 }
             }
             "esp" => {
-                if let Some(v) = cx.list(f, "esp = [\"aes256-sha1\"]", EspProposal::parse) {
+                if let Some(v) = cx.list(f, "esp = [\"aes256-sha1\"]", parse_esp) {
                     ip.esp = v;
                 }
             }
@@ -565,7 +564,7 @@ fn ipsec(cx: &mut Ctx<'_>, sub: &[Field<'_>], raw: &mut Raw) {
                         Pfs::Off
                     }
                 }
-                Some(Value::String(s)) => match group(s.value()) {
+                Some(Value::String(s)) => match DhGroup::from_name(s.value()) {
                     Some(g) => ip.pfs = Pfs::Group(g),
                     None => cx.invalid(f, unknown_group(s.value())),
                 },

@@ -4,7 +4,6 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::duration::format_duration;
-use crate::proposal::group_name;
 use crate::{MssClamp, Pfs, Profile, Secret, SecretOrigin};
 
 /// A TOML basic string.
@@ -92,7 +91,7 @@ pub(crate) fn render(p: &Profile) -> String {
         match ip.pfs {
             Pfs::Off => w.kv("pfs", false),
             Pfs::Phase1Group => w.kv("pfs", true),
-            Pfs::Group(g) => w.kv("pfs", quote(group_name(g))),
+            Pfs::Group(g) => w.kv("pfs", quote(g.name())),
         }
         w.kv("aggressive", ip.aggressive);
         w.kv("force_encap", ip.force_encap);
