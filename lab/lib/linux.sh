@@ -11,6 +11,7 @@
 #   l2s-lx-clr 198.18.40.4  plain L2TP: the VM's firewall lets this address reach UDP 1701 without IPsec
 #   l2s-lx-md5 198.18.40.5  IPsec; xl2tpd's LNS "md5" (lac = this address) requires CHAP-MD5
 #   l2s-lx-pap 198.18.40.6  IPsec; xl2tpd's LNS "pap" requires PAP
+#   l2s-lx-agr 198.18.40.7  IPsec, conn l2tp-aggr: aggressive mode (aes256-sha2_256-modp2048 only)
 #
 # Every `up` draws a fresh PSK, user and password; $LX_ST/lab.env (mode 0600) holds them for the
 # tests.  PPP: server 198.19.40.1, pools 198.19.40.10-99 (MS-CHAPv2), .100-149 (CHAP-MD5),
@@ -27,7 +28,7 @@ LX_SRV_NS=l2s-lx-srv LX_BR=l2s-lx-br LX_TAP=l2s-lx-tap
 LX_SRV_IP=198.18.40.1
 # client namespaces: "name address"
 LX_CLIENTS=("l2s-lx-cli 198.18.40.2" "l2s-lx-raw 198.18.40.3" "l2s-lx-clr 198.18.40.4"
-	"l2s-lx-md5 198.18.40.5" "l2s-lx-pap 198.18.40.6")
+	"l2s-lx-md5 198.18.40.5" "l2s-lx-pap 198.18.40.6" "l2s-lx-agr 198.18.40.7")
 LX_CLI_DNS=198.18.40.53
 LX_PPP_SERVER=198.19.40.1 LX_PPP_DNS1=198.19.40.53 LX_PPP_DNS2=198.19.40.54
 LX_MAC=52:54:00:12:28:01
@@ -174,6 +175,8 @@ lx_guest_config() {
 	mkdir -p "$s/etc/ppp" "$s/etc/xl2tpd" "$s/out"
 	# libreswan: the scripts' conn "shared" + "l2tp-psk"; Debian's 4.10 needs ikev1-policy=accept
 	# (it drops IKEv1 otherwise) and lacks modp1024, so the scripts' ";modp1024" entries are out.
+	# The aggressive-mode conn names our port: with rightprotoport=17/%any, libreswan 4.10 aborts
+	# (assertion in install_inbound_ipsec_sa) at the first aggressive-mode quick mode.
 	cat >"$s/etc/ipsec.conf" <<-EOF
 		version 2.0
 		config setup
@@ -181,7 +184,7 @@ lx_guest_config() {
 		  virtual-private=%v4:10.0.0.0/8,%v4:192.168.0.0/16,%v4:172.16.0.0/12,%v4:!198.19.40.0/24
 		  uniqueids=no
 		  logfile=/lab/out/pluto.log
-		  logappend=no
+		  logappend=yes
 		conn shared
 		  left=$LX_SRV_IP
 		  leftid=$LX_SRV_IP
@@ -211,6 +214,12 @@ lx_guest_config() {
 		  also=l2tp-psk
 		  right=198.18.40.3
 		  encapsulation=auto
+		conn l2tp-aggr
+		  also=l2tp-psk
+		  right=198.18.40.7
+		  aggressive=yes
+		  ike=aes256-sha2_256-modp2048
+		  rightprotoport=17/1701
 	EOF
 	printf '%%any %%any : PSK 0s%s\n' "$(printf '%s' "$LX_PSK" | base64 -w0)" >"$s/etc/ipsec.secrets"
 	chmod 0600 "$s/etc/ipsec.secrets"
@@ -303,7 +312,7 @@ lx_guest_config() {
 		  done ) &
 		i=0
 		while [ $i -lt 300 ]; do
-		  if ipsec whack --status 2>/dev/null | grep -q '"l2tp-raw"' &&
+		  if ipsec whack --status 2>/dev/null | grep -q '"l2tp-aggr"' &&
 		     ss -Hlun 'sport = :1701' | grep -q . ; then
 		    ipsec whack --status >/lab/out/ipsec-status.txt 2>&1
 		    touch /lab/out/ready

@@ -326,6 +326,40 @@ fn linux_md5_only_server_with_default_auth() {
     assert!(line.contains("auth"), "the fix names the auth list: {line}");
 }
 
+/// Aggressive mode (opt-in, with its warning) against a libreswan conn that demands it.
+#[test]
+fn linux_aggressive_mode() {
+    if !require_lab("linux_aggressive_mode") {
+        return;
+    }
+    let _g = serial();
+    let lab = lab();
+    full_cycle(
+        topo::LX_AGGR_NS,
+        "aggressive mode",
+        &profile(
+            &lab,
+            "aggressive = true\nike = [\"aes256-sha256-modp2048\"]",
+            "",
+        ),
+        "198.19.40.",
+        ("udp port 4500", ""),
+        |up, events| {
+            assert_eq!(up["ike"], "aes256-sha256-modp2048");
+            let warnings = events
+                .iter()
+                .filter(|e| {
+                    e["event"] == "warning"
+                        && e["message"]
+                            .as_str()
+                            .is_some_and(|m| m.to_lowercase().contains("aggressive"))
+                })
+                .count();
+            assert_eq!(warnings, 1, "aggressive mode warns once: {events:?}");
+        },
+    );
+}
+
 #[test]
 fn linux_wrong_psk() {
     if !require_lab("linux_wrong_psk") {

@@ -583,6 +583,8 @@ impl<'a> Conn<'a> {
                         }
                     }
                 }
+                // the plan warned about aggressive mode already, with what to do about it
+                l2sec_ike::Event::Warning(w) if w == l2sec_ike::AGGRESSIVE_MODE_WARNING => {}
                 l2sec_ike::Event::Warning(w) => self.ctx.warn(w),
                 l2sec_ike::Event::Failed(e) => {
                     if self.closing.is_some() {

@@ -202,6 +202,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const L2TP_PORT: u16 = 1701;
 const UDP: u8 = 17;
 
+/// The [`Event::Warning`] every aggressive-mode initiator reports when it starts.
+pub const AGGRESSIVE_MODE_WARNING: &str =
+    "aggressive mode sends a hash of the pre-shared key that an eavesdropper can crack offline";
+
 /// The IKEv1 initiator.
 pub struct Initiator {
     cfg: Config,
@@ -478,9 +482,8 @@ impl Initiator {
             dead: false,
         };
         if me.cfg.aggressive {
-            me.events.push_back(Event::Warning(
-                "aggressive mode sends a hash of the pre-shared key that an eavesdropper can crack offline".into(),
-            ));
+            me.events
+                .push_back(Event::Warning(AGGRESSIVE_MODE_WARNING.into()));
         }
         me.start_phase1(now, false)?;
         Ok(me)
@@ -1145,7 +1148,16 @@ impl Initiator {
             flags: 0,
             message_id: 0,
         };
-        let bytes = Message { header, payloads }.emit();
+        // Message 3 is encrypted (RFC 2408 section 4.7, `HDR*`), and its last cipher block
+        // seeds the quick mode IVs: libreswan accepts a clear message 3 but then expects
+        // that chain, so a quick mode after a clear one cannot be decrypted.
+        let bytes = {
+            let h = self.handshake.as_mut().ok_or(Error::Closed)?;
+            let k = h.keys.as_ref().ok_or(Error::Closed)?;
+            let (bytes, iv) = seal(k, &h.iv, header, wire::emit_payloads(&payloads))?;
+            h.iv = iv;
+            bytes
+        };
         let port = self.port;
         self.queue(port, bytes);
         self.establish(now)

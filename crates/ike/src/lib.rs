@@ -19,7 +19,9 @@ pub use config::{
     Auth, CertAuth, Config, EspMode, Identity, RemoteId, load_certs, load_private_key,
 };
 pub use error::{Error, notify_name};
-pub use initiator::{Event, IkePort, Initiator, NatStatus, Transmit, vendor_id};
+pub use initiator::{
+    AGGRESSIVE_MODE_WARNING, Event, IkePort, Initiator, NatStatus, Transmit, vendor_id,
+};
 pub use proposal::{
     EspProposal, IkeProposal, ProposalError, default_esp_proposals, default_ike_proposals,
     parse_esp_proposal, parse_ike_proposal,

@@ -80,6 +80,8 @@ pub mod topo {
     pub const LX_MD5_NS: &str = "l2s-lx-md5";
     /// Client namespace served by the LNS that requires PAP.
     pub const LX_PAP_NS: &str = "l2s-lx-pap";
+    /// Client namespace for the aggressive-mode conn.
+    pub const LX_AGGR_NS: &str = "l2s-lx-agr";
     /// pppd's address on the server side of every PPP link.
     pub const LX_PPP_SERVER: Ipv4Addr = Ipv4Addr::new(198, 19, 40, 1);
     /// The two DNS servers pppd hands out.
