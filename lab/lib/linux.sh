@@ -12,6 +12,7 @@
 #   l2s-lx-md5 198.18.40.5  IPsec; xl2tpd's LNS "md5" (lac = this address) requires CHAP-MD5
 #   l2s-lx-pap 198.18.40.6  IPsec; xl2tpd's LNS "pap" requires PAP
 #   l2s-lx-agr 198.18.40.7  IPsec, conn l2tp-aggr: aggressive mode (aes256-sha2_256-modp2048 only)
+#   l2s-lx-rky 198.18.40.8  IPsec, conn l2tp-rekey: the server rekeys the ESP SA itself (90 s lifetime)
 #
 # Every `up` draws a fresh PSK, user and password; $LX_ST/lab.env (mode 0600) holds them for the
 # tests.  PPP: server 198.19.40.1, pools 198.19.40.10-99 (MS-CHAPv2), .100-149 (CHAP-MD5),
@@ -28,7 +29,8 @@ LX_SRV_NS=l2s-lx-srv LX_BR=l2s-lx-br LX_TAP=l2s-lx-tap
 LX_SRV_IP=198.18.40.1
 # client namespaces: "name address"
 LX_CLIENTS=("l2s-lx-cli 198.18.40.2" "l2s-lx-raw 198.18.40.3" "l2s-lx-clr 198.18.40.4"
-	"l2s-lx-md5 198.18.40.5" "l2s-lx-pap 198.18.40.6" "l2s-lx-agr 198.18.40.7")
+	"l2s-lx-md5 198.18.40.5" "l2s-lx-pap 198.18.40.6" "l2s-lx-agr 198.18.40.7"
+	"l2s-lx-rky 198.18.40.8")
 LX_CLI_DNS=198.18.40.53
 LX_PPP_SERVER=198.19.40.1 LX_PPP_DNS1=198.19.40.53 LX_PPP_DNS2=198.19.40.54
 LX_MAC=52:54:00:12:28:01
@@ -220,6 +222,14 @@ lx_guest_config() {
 		  aggressive=yes
 		  ike=aes256-sha2_256-modp2048
 		  rightprotoport=17/1701
+		conn l2tp-rekey
+		  also=l2tp-psk
+		  right=198.18.40.8
+		  rightprotoport=17/1701
+		  rekey=yes
+		  salifetime=90s
+		  rekeymargin=40s
+		  rekeyfuzz=0%
 	EOF
 	printf '%%any %%any : PSK 0s%s\n' "$(printf '%s' "$LX_PSK" | base64 -w0)" >"$s/etc/ipsec.secrets"
 	chmod 0600 "$s/etc/ipsec.secrets"
@@ -312,7 +322,7 @@ lx_guest_config() {
 		  done ) &
 		i=0
 		while [ $i -lt 300 ]; do
-		  if ipsec whack --status 2>/dev/null | grep -q '"l2tp-aggr"' &&
+		  if ipsec whack --status 2>/dev/null | grep -q '"l2tp-rekey"' &&
 		     ss -Hlun 'sport = :1701' | grep -q . ; then
 		    ipsec whack --status >/lab/out/ipsec-status.txt 2>&1
 		    touch /lab/out/ready

@@ -360,6 +360,57 @@ fn linux_aggressive_mode() {
     );
 }
 
+/// libreswan rekeys the ESP SA itself (`rekey=yes`, 90 s lifetime, 40 s margin): its quick
+/// mode comes to us as responder, with its own proposal list (AES-GCM first), and traffic flows
+/// on across the change.
+#[test]
+fn linux_server_initiated_rekey() {
+    if !require_lab("linux_server_initiated_rekey") {
+        return;
+    }
+    let _g = serial();
+    let lab = lab();
+    let ns = topo::LX_REKEY_NS;
+    let before = snapshot(ns);
+    let scratch = Scratch::new();
+    let prof = scratch.profile("lx", &profile(&lab, "", ""));
+    let mut c = connect(ns, &scratch, &prof, &[]);
+    c.wait_up(Duration::from_secs(90));
+    let out = netns(
+        ns,
+        &[
+            "ping",
+            "-n",
+            "-q",
+            "-i",
+            "0.5",
+            "-c",
+            "170",
+            "-W",
+            "1",
+            &topo::LX_PPP_SERVER.to_string(),
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let received: u32 = text
+        .split(',')
+        .find(|p| p.contains("received"))
+        .and_then(|p| p.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no ping summary: {text}"));
+    // our own rekey would offer aes256-sha1 first; the server's list starts with AES-GCM
+    assert!(
+        c.stderr().contains("rekeyed (aes128gcm16)"),
+        "no server-initiated ESP rekey within 85 s:\n{}",
+        c.stderr()
+    );
+    figure(&format!(
+        "linux/server rekey: {received}/170 pings answered across the server's ESP rekey"
+    ));
+    assert!(received >= 169, "traffic gap during the rekey: {text}");
+    status_disconnect_restored(ns, &scratch, &mut c, &before);
+}
+
 #[test]
 fn linux_wrong_psk() {
     if !require_lab("linux_wrong_psk") {

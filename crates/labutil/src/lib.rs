@@ -82,6 +82,8 @@ pub mod topo {
     pub const LX_PAP_NS: &str = "l2s-lx-pap";
     /// Client namespace for the aggressive-mode conn.
     pub const LX_AGGR_NS: &str = "l2s-lx-agr";
+    /// Client namespace for the conn whose ESP SA the server rekeys (90 s lifetime).
+    pub const LX_REKEY_NS: &str = "l2s-lx-rky";
     /// pppd's address on the server side of every PPP link.
     pub const LX_PPP_SERVER: Ipv4Addr = Ipv4Addr::new(198, 19, 40, 1);
     /// The two DNS servers pppd hands out.
