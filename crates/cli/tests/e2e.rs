@@ -354,28 +354,7 @@ fn softether_esp_rekey_without_gap() {
     let prof = scratch.profile("se", &text);
     let mut c = connect(ns, &scratch, &prof, &[]);
     c.wait_up(Duration::from_secs(60));
-    let out = netns(
-        ns,
-        &[
-            "ping",
-            "-n",
-            "-q",
-            "-i",
-            "0.2",
-            "-c",
-            "350",
-            "-W",
-            "1",
-            &topo::SE_GW.to_string(),
-        ],
-    );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let received: u32 = text
-        .split(',')
-        .find(|p| p.contains("received"))
-        .and_then(|p| p.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no ping summary: {text}"));
+    let (received, text) = pings_answered(ns, &topo::SE_GW.to_string(), 350, "0.2");
     assert!(
         c.stderr().contains("rekeyed"),
         "no ESP rekey within 70 s:\n{}",

@@ -376,28 +376,7 @@ fn linux_server_initiated_rekey() {
     let prof = scratch.profile("lx", &profile(&lab, "", ""));
     let mut c = connect(ns, &scratch, &prof, &[]);
     c.wait_up(Duration::from_secs(90));
-    let out = netns(
-        ns,
-        &[
-            "ping",
-            "-n",
-            "-q",
-            "-i",
-            "0.5",
-            "-c",
-            "170",
-            "-W",
-            "1",
-            &topo::LX_PPP_SERVER.to_string(),
-        ],
-    );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let received: u32 = text
-        .split(',')
-        .find(|p| p.contains("received"))
-        .and_then(|p| p.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no ping summary: {text}"));
+    let (received, text) = pings_answered(ns, &topo::LX_PPP_SERVER.to_string(), 170, "0.5");
     // our own rekey would offer aes256-sha1 first; the server's list starts with AES-GCM
     assert!(
         c.stderr().contains("rekeyed (aes128gcm16)"),

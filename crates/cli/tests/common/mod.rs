@@ -282,6 +282,34 @@ pub fn cpu_secs(pid: u32) -> Option<(f64, f64)> {
     Some((user / 100.0, sys / 100.0))
 }
 
+/// Sends `count` pings from `ns` to `dst`, `interval` seconds apart; returns how many were
+/// answered and ping's output.
+pub fn pings_answered(ns: &str, dst: &str, count: u32, interval: &str) -> (u32, String) {
+    let out = netns(
+        ns,
+        &[
+            "ping",
+            "-n",
+            "-q",
+            "-i",
+            interval,
+            "-c",
+            &count.to_string(),
+            "-W",
+            "1",
+            dst,
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let received = text
+        .split(',')
+        .find(|p| p.contains("received"))
+        .and_then(|p| p.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no ping summary: {text}"));
+    (received, text)
+}
+
 /// Average RTT in ms of `count` pings from `ns` to `dst`.
 pub fn ping_avg(ns: &str, dst: &str, count: u32) -> f64 {
     let out = netns_ok(
