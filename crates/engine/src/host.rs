@@ -113,7 +113,7 @@ impl HostState {
             } else {
                 DnsMode::Off
             },
-            mss_clamp: plan.mss_clamp && mtu < 1500,
+            mss_clamp: plan.mss_clamp,
             journal_dir: journal_dir(),
         };
         if let Some((_, old)) = &self.applied {

@@ -1,8 +1,9 @@
 //! From a profile to the configuration of each protocol machine, checked once per run.
 
 use l2sec_crypto::{Policy, Strength};
-use l2sec_ike::{EspProposal, IkeProposal};
-use l2sec_profile::{MssClamp, Pfs, Profile};
+use l2sec_ike::{EspProposal, IkeProposal, PfsChoice};
+use l2sec_netcfg::MssClamp;
+use l2sec_profile::{Pfs, Profile};
 
 use crate::api::{ConnectError, ErrorKind, Stage};
 
@@ -31,8 +32,8 @@ pub(crate) struct Plan {
     pub dns_search: Vec<String>,
     /// Fixed MTU from the profile.
     pub mtu: Option<u16>,
-    /// Clamp TCP MSS.
-    pub mss_clamp: bool,
+    /// TCP MSS clamping on the tunnel.
+    pub mss_clamp: MssClamp,
     /// Things to tell the user once.
     pub warnings: Vec<String>,
 }
@@ -109,27 +110,16 @@ fn ike_config(
     };
     if ip.aggressive {
         cfg.aggressive = true;
-        warnings.push(
-            "aggressive mode is on: its pre-shared key hash travels in the clear and can be cracked offline; \
-             use main mode unless the server demands it"
-                .into(),
-        );
+        // The IKE machine does not report it: this is the one place that tells the user.
+        warnings.push(l2sec_ike::AGGRESSIVE_MODE_WARNING.into());
     }
+    // Applies to every ESP proposal, default or listed; the phase 1 group is the one the server
+    // chooses, resolved by the IKE machine when it starts quick mode.
     cfg.pfs = match ip.pfs {
-        Pfs::Off => None,
-        Pfs::Group(g) => Some(g),
-        Pfs::Phase1Group => Some(
-            cfg.ike_proposals
-                .first()
-                .map_or(l2sec_crypto::DhGroup::Modp2048, |p| p.group),
-        ),
-        _ => None,
+        Pfs::Group(g) => PfsChoice::Group(g),
+        Pfs::Phase1Group => PfsChoice::Phase1,
+        _ => PfsChoice::Off,
     };
-    if let Some(g) = cfg.pfs {
-        for p in &mut cfg.esp_proposals {
-            p.pfs.get_or_insert(g);
-        }
-    }
     if let Some(id) = &ip.local_id {
         cfg.local_id = Some(parse_local_id(id)?);
     }
@@ -264,9 +254,18 @@ impl Plan {
             dns: p.network.dns,
             dns_search: p.network.dns_search.clone(),
             mtu: p.network.mtu,
-            mss_clamp: !matches!(p.network.mss_clamp, MssClamp::Off),
+            mss_clamp: mss_clamp(p.network.mss_clamp),
             warnings,
         })
+    }
+}
+
+/// `[network] mss_clamp` as netcfg applies it.
+fn mss_clamp(m: l2sec_profile::MssClamp) -> MssClamp {
+    match m {
+        l2sec_profile::MssClamp::Off => MssClamp::Off,
+        l2sec_profile::MssClamp::Value(v) => MssClamp::Fixed(v),
+        _ => MssClamp::Auto,
     }
 }
 
@@ -277,4 +276,75 @@ impl Plan {
 pub fn check_profile(p: &Profile) -> Result<Vec<String>, ConnectError> {
     let plan = Plan::from_profile(p)?;
     Ok(plan.warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use l2sec_profile::{Secret, SecretOrigin};
+    use zeroize::Zeroizing;
+
+    use super::*;
+
+    fn secret(s: &str) -> Secret {
+        Secret::new(Zeroizing::new(s.into()), SecretOrigin::Given)
+    }
+
+    /// A usable profile: PSK, user and password set, everything else default.
+    fn profile() -> Profile {
+        let mut p = Profile::new("t", "vpn.example.com");
+        p.ipsec.psk = Some(secret("psk"));
+        p.ppp.user = Some("alice".into());
+        p.ppp.password = Some(secret("pw"));
+        p
+    }
+
+    fn plan(p: &Profile) -> Plan {
+        Plan::from_profile(p).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn mss_clamp_auto_off_and_value() {
+        let mut p = profile();
+        assert_eq!(plan(&p).mss_clamp, MssClamp::Auto);
+        p.network.mss_clamp = l2sec_profile::MssClamp::Off;
+        assert_eq!(plan(&p).mss_clamp, MssClamp::Off);
+        p.network.mss_clamp = l2sec_profile::MssClamp::Value(1360);
+        assert_eq!(plan(&p).mss_clamp, MssClamp::Fixed(1360));
+        // the value itself reaches nft, even on a 1500-byte MTU
+        assert_eq!(plan(&p).mss_clamp.mss(1500), Some((1360, 1340)));
+    }
+
+    #[test]
+    fn aggressive_mode_warns_exactly_once() {
+        let mut p = profile();
+        p.ipsec.aggressive = true;
+        let w = check_profile(&p).unwrap();
+        let aggressive: Vec<_> = w
+            .iter()
+            .filter(|w| w.to_lowercase().contains("aggressive"))
+            .collect();
+        assert_eq!(aggressive, [l2sec_ike::AGGRESSIVE_MODE_WARNING], "{w:?}");
+        assert!(plan(&p).ike.unwrap().aggressive);
+        p.ipsec.aggressive = false;
+        let w = check_profile(&p).unwrap();
+        assert!(!w.iter().any(|w| w.contains("aggressive")), "{w:?}");
+    }
+
+    #[test]
+    fn pfs_maps_to_the_ike_choice() {
+        let mut p = profile();
+        p.ipsec.ike = vec![
+            l2sec_ike::parse_ike_proposal("aes256-sha256-modp2048").unwrap(),
+            l2sec_ike::parse_ike_proposal("aes256-sha1-modp1024").unwrap(),
+        ];
+        p.ipsec.esp = vec![l2sec_ike::parse_esp_proposal("aes256-sha1").unwrap()];
+        let ike = |p: &Profile| plan(p).ike.unwrap();
+        assert_eq!(ike(&p).pfs, PfsChoice::Off);
+        // `pfs = true`: left to the IKE machine, which knows the group the server chose
+        p.ipsec.pfs = Pfs::Phase1Group;
+        assert_eq!(ike(&p).pfs, PfsChoice::Phase1);
+        assert_eq!(ike(&p).esp_proposals, p.ipsec.esp);
+        p.ipsec.pfs = Pfs::Group(l2sec_crypto::DhGroup::Ecp256);
+        assert_eq!(ike(&p).pfs, PfsChoice::Group(l2sec_crypto::DhGroup::Ecp256));
+    }
 }

@@ -178,6 +178,31 @@ pub enum EspMode {
     TunnelHost,
 }
 
+/// Perfect forward secrecy in quick mode: the Diffie-Hellman group of its KE payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PfsChoice {
+    /// No PFS, except for an ESP proposal that names a group itself.
+    #[default]
+    Off,
+    /// This group.
+    Group(DhGroup),
+    /// The group negotiated in phase 1 (known once the ISAKMP SA is up, so resolved for each
+    /// quick mode we start).
+    Phase1,
+}
+
+impl PfsChoice {
+    /// The PFS group of a quick mode on an ISAKMP SA that negotiated `phase1`; `None` for no PFS.
+    #[must_use]
+    pub fn resolve(self, phase1: DhGroup) -> Option<DhGroup> {
+        match self {
+            PfsChoice::Off => None,
+            PfsChoice::Group(g) => Some(g),
+            PfsChoice::Phase1 => Some(phase1),
+        }
+    }
+}
+
 /// Configuration of an [`crate::Initiator`].
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -191,8 +216,9 @@ pub struct Config {
     pub policy: Policy,
     /// Use aggressive mode instead of main mode (PSK hash exposed to offline cracking).
     pub aggressive: bool,
-    /// PFS group for quick mode (applies to the default ESP offer).
-    pub pfs: Option<DhGroup>,
+    /// PFS for quick mode: the group of every ESP proposal that names none (the default offer
+    /// names none).
+    pub pfs: PfsChoice,
     /// Our phase 1 identity; default: our IP address (or the certificate subject).
     pub local_id: Option<Identity>,
     /// Always use UDP encapsulation, even without NAT.
@@ -221,7 +247,7 @@ impl Default for Config {
             esp_proposals: Vec::new(),
             policy: Policy::default(),
             aggressive: false,
-            pfs: None,
+            pfs: PfsChoice::Off,
             local_id: None,
             force_encap: false,
             mode: EspMode::Transport,

@@ -5,12 +5,12 @@ use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use l2sec_crypto::{DhKeyPair, HashAlg, Rng, Strength};
+use l2sec_crypto::{DhGroup, DhKeyPair, HashAlg, Rng, Strength};
 use l2sec_esp::{DirectionKeys, Encapsulation, SaConfig};
 use zeroize::Zeroizing;
 
 use crate::cert::{self, ServerCert};
-use crate::config::{Auth, Config, EspMode, Identity};
+use crate::config::{Auth, Config, EspMode, Identity, PfsChoice};
 use crate::error::{Error, notify_name};
 use crate::keys::{self, Phase1Keys};
 use crate::proposal::{
@@ -99,7 +99,7 @@ pub enum Event {
         /// Our inbound SPI of the SA.
         inbound_spi: u32,
     },
-    /// Something the user should know (aggressive mode, legacy suite, ignored notify).
+    /// Something the user should know (legacy suite, ignored notify, failed rekey).
     Warning(String),
     /// Terminal failure.
     Failed(Error),
@@ -151,6 +151,8 @@ struct Handshake {
 struct IkeSa {
     icookie: [u8; 8],
     rcookie: [u8; 8],
+    /// The Diffie-Hellman group negotiated in phase 1 (for [`PfsChoice::Phase1`]).
+    group: DhGroup,
     keys: Phase1Keys,
     iv: Vec<u8>,
     rekey_at: Instant,
@@ -170,6 +172,8 @@ struct QuickMode {
     nr: Vec<u8>,
     dh: Option<DhKeyPair>,
     our_spi: u32,
+    /// The ESP proposals we offered, PFS group resolved (empty when we are the responder).
+    offer: Vec<EspProposal>,
     retx: Option<Retx>,
     last_sent: Vec<u8>,
     last_rx: Vec<u8>,
@@ -202,9 +206,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const L2TP_PORT: u16 = 1701;
 const UDP: u8 = 17;
 
-/// The [`Event::Warning`] every aggressive-mode initiator reports when it starts.
-pub const AGGRESSIVE_MODE_WARNING: &str =
-    "aggressive mode sends a hash of the pre-shared key that an eavesdropper can crack offline";
+/// The warning for aggressive mode ([`Config::aggressive`]), in one wording for every caller.
+/// The initiator does not report it: whoever turns aggressive mode on tells the user.
+pub const AGGRESSIVE_MODE_WARNING: &str = "aggressive mode is on: its pre-shared key hash travels in the clear and can be cracked offline; \
+     use main mode unless the server demands it";
 
 /// The IKEv1 initiator.
 pub struct Initiator {
@@ -441,8 +446,13 @@ impl Initiator {
             }
             config.ike_proposals.clone()
         };
-        let mut esp_props = if config.esp_proposals.is_empty() {
-            default_esp_proposals(config.policy, config.pfs)
+        if let PfsChoice::Group(g) = config.pfs {
+            l2sec_crypto::check_policy(config.policy, g.name(), g.strength())
+                .map_err(|e| Error::Config(e.to_string()))?;
+        }
+        // The PFS group is given to these proposals for each quick mode (it may be phase 1's).
+        let esp_props = if config.esp_proposals.is_empty() {
+            default_esp_proposals(config.policy, None)
         } else {
             for p in &config.esp_proposals {
                 l2sec_crypto::check_policy(config.policy, &p.to_string(), p.strength())
@@ -455,9 +465,6 @@ impl Initiator {
                 "the policy leaves no proposal to offer".into(),
             ));
         }
-        // One quick mode carries one KE: offer only proposals sharing the first PFS group.
-        let pfs = esp_props[0].pfs;
-        esp_props.retain(|p| p.pfs == pfs);
         let mut me = Self {
             cfg: config,
             local,
@@ -481,10 +488,6 @@ impl Initiator {
             events: VecDeque::new(),
             dead: false,
         };
-        if me.cfg.aggressive {
-            me.events
-                .push_back(Event::Warning(AGGRESSIVE_MODE_WARNING.into()));
-        }
         me.start_phase1(now, false)?;
         Ok(me)
     }
@@ -544,8 +547,15 @@ impl Initiator {
         proposal::list(&self.ike_props)
     }
 
+    /// What our latest quick mode offered (before any: the configured proposals).
     fn offered_esp(&self) -> String {
-        proposal::list(&self.esp_props)
+        let latest = self
+            .qms
+            .iter()
+            .rev()
+            .find(|q| q.role == QmRole::Initiator)
+            .map_or(&self.esp_props, |q| &q.offer);
+        proposal::list(latest)
     }
 
     fn vendor_ids() -> Vec<Payload> {
@@ -1172,6 +1182,7 @@ impl Initiator {
         let sa = IkeSa {
             icookie: h.icookie,
             rcookie: h.rcookie,
+            group: p.group,
             keys,
             iv: h.iv,
             rekey_at: now + Duration::from_secs(secs * 9 / 10),
@@ -1317,7 +1328,11 @@ impl Initiator {
                     .qms
                     .iter()
                     .position(|q| q.role == QmRole::Initiator && q.done_until.is_none());
-                let e = notify_error(k, 2, self.offered_esp());
+                let offered = pending.map_or_else(
+                    || self.offered_esp(),
+                    |i| proposal::list(&self.qms[i].offer),
+                );
+                let e = notify_error(k, 2, offered);
                 match pending {
                     Some(i) if self.qms[i].rekey_of.is_none() => return Err(e),
                     Some(i) => {
@@ -1391,15 +1406,17 @@ impl Initiator {
                 break m;
             }
         };
+        let phase1_group = self.sa.as_ref().ok_or(Error::Closed)?.group;
+        let offer = proposal::quick_mode_offer(&self.esp_props, self.cfg.pfs.resolve(phase1_group));
         let our_spi = self.random_u32(256);
         let ni = self.random(NONCE_LEN);
-        let dh = match self.esp_props[0].pfs {
+        let dh = match offer.first().and_then(|p| p.pfs) {
             Some(g) => Some(DhKeyPair::generate(g, &mut *self.rng)?),
             None => None,
         };
         let mode = self.esp_mode();
         let sa = proposal::esp_sa_payload(
-            &self.esp_props,
+            &offer,
             our_spi,
             mode,
             self.cfg.esp_lifetime.as_secs(),
@@ -1451,6 +1468,7 @@ impl Initiator {
             nr: Vec::new(),
             dh,
             our_spi,
+            offer,
             retx: Some(Retx {
                 data: bytes.clone(),
                 port,
@@ -1596,7 +1614,7 @@ impl Initiator {
                         .map_err(|_| Error::Malformed("esp spi is not 4 bytes"))?;
                     their_spi = Some(u32::from_be_bytes(spi));
                     let c = proposal::decode_esp_transform(t)?;
-                    if !self.esp_props.contains(&c.proposal) {
+                    if !q.offer.contains(&c.proposal) {
                         return Err(Error::BadProposal(c.proposal.to_string()));
                     }
                     choice = Some(c);
@@ -1801,6 +1819,7 @@ impl Initiator {
             nr,
             dh,
             our_spi,
+            offer: Vec::new(),
             retx: Some(Retx {
                 data: bytes.clone(),
                 port,
@@ -1955,7 +1974,7 @@ impl Initiator {
                                 return Err(Error::NoResponse {
                                     stage: "quick mode message 1",
                                     tries: max,
-                                    offered: self.offered_esp(),
+                                    offered: proposal::list(&q.offer),
                                 });
                             }
                             _ => {
@@ -2204,5 +2223,382 @@ impl Initiator {
     #[must_use]
     pub fn nat_status(&self) -> NatStatus {
         self.nat
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The initiator against a minimal main mode (PSK) + quick mode responder that picks a
+    //! chosen phase 1 transform, on a frozen clock: which PFS group quick mode uses.
+
+    use l2sec_crypto::TestRng;
+
+    use super::*;
+    use crate::proposal::{parse_esp_proposal, parse_ike_proposal};
+
+    const PSK: &[u8] = b"secret";
+
+    /// What the responder saw of quick mode message 1, and the keys it derived.
+    #[derive(Default)]
+    struct SeenQm {
+        /// The ESP proposals offered.
+        offer: Vec<EspProposal>,
+        /// Length of the KE payload, if any.
+        ke_len: Option<usize>,
+        /// The responder's inbound SPI and keying material for it.
+        inbound: Option<(u32, Vec<u8>)>,
+    }
+
+    struct Responder {
+        /// Index of the phase 1 transform to choose.
+        pick: usize,
+        /// Replace the PFS group of the chosen ESP transform with this one.
+        reply_group: Option<DhGroup>,
+        rng: TestRng,
+        ic: [u8; 8],
+        rc: [u8; 8],
+        sai_b: Vec<u8>,
+        chosen: Option<IkeProposal>,
+        dh: Option<DhKeyPair>,
+        gxi: Vec<u8>,
+        keys: Option<Phase1Keys>,
+        iv: Vec<u8>,
+        qm: SeenQm,
+    }
+
+    impl Responder {
+        fn new(pick: usize) -> Self {
+            Self {
+                pick,
+                reply_group: None,
+                rng: TestRng::new(7),
+                ic: [0; 8],
+                rc: [0x5a; 8],
+                sai_b: Vec::new(),
+                chosen: None,
+                dh: None,
+                gxi: Vec::new(),
+                keys: None,
+                iv: Vec::new(),
+                qm: SeenQm::default(),
+            }
+        }
+
+        fn header(&self, exch: u8, message_id: u32) -> Header {
+            Header {
+                initiator_cookie: self.ic,
+                responder_cookie: self.rc,
+                next_payload: 0,
+                exchange: exch,
+                flags: 0,
+                message_id,
+            }
+        }
+
+        fn handle(&mut self, data: &[u8]) -> Option<Vec<u8>> {
+            let pkt = Packet::new_checked(data).unwrap();
+            let encrypted = pkt.flags() & flags::ENCRYPTION != 0;
+            match (pkt.exchange(), encrypted) {
+                (exchange::MAIN, false) if pkt.responder_cookie() == [0; 8] => self.mm1(data),
+                (exchange::MAIN, false) => self.mm3(data),
+                (exchange::MAIN, true) => self.mm5(data),
+                (exchange::QUICK, true) if self.qm.inbound.is_none() => self.qm1(data),
+                _ => None,
+            }
+        }
+
+        fn mm1(&mut self, data: &[u8]) -> Option<Vec<u8>> {
+            let m = Message::parse(data).unwrap();
+            self.ic = m.header.initiator_cookie;
+            let Payload::Sa(sa) = &m.payloads[0] else {
+                panic!("mm1 without sa")
+            };
+            sa.emit(&mut self.sai_b);
+            let t = sa.proposals[0].transforms[self.pick].clone();
+            self.chosen = Some(proposal::decode_ike_transform(&t).unwrap().0);
+            let mut chosen = sa.clone();
+            chosen.proposals[0].transforms = vec![t];
+            let payloads = vec![Payload::Sa(chosen)];
+            Some(
+                Message {
+                    header: self.header(exchange::MAIN, 0),
+                    payloads,
+                }
+                .emit(),
+            )
+        }
+
+        fn mm3(&mut self, data: &[u8]) -> Option<Vec<u8>> {
+            let m = Message::parse(data).unwrap();
+            let (Some(gxi), Some(ni)) = ke_and_nonce(&m.payloads) else {
+                panic!("mm3 without ke or nonce")
+            };
+            let p = self.chosen.unwrap();
+            let dh = DhKeyPair::generate(p.group, &mut self.rng).unwrap();
+            let nr = vec![5u8; 24];
+            let gxy = dh.compute_shared(&gxi).unwrap();
+            let skeyid = keys::skeyid_psk(p.hash, PSK, &ni, &nr);
+            self.keys = Some(Phase1Keys::derive(
+                p.hash, p.cipher, skeyid, &gxy, &self.ic, &self.rc,
+            ));
+            self.iv = keys::initial_iv(p.hash, &gxi, dh.public_value(), p.cipher.block_len());
+            let payloads = vec![Payload::Ke(dh.public_value().to_vec()), Payload::Nonce(nr)];
+            self.dh = Some(dh);
+            self.gxi = gxi;
+            Some(
+                Message {
+                    header: self.header(exchange::MAIN, 0),
+                    payloads,
+                }
+                .emit(),
+            )
+        }
+
+        fn mm5(&mut self, data: &[u8]) -> Option<Vec<u8>> {
+            let k = self.keys.as_ref().unwrap();
+            let (_, iv) = open(k, &self.iv, data).unwrap();
+            let gxr = self.dh.as_ref().unwrap().public_value().to_vec();
+            let idir = IdPayload {
+                id_type: id_type::IPV4_ADDR,
+                protocol: 0,
+                port: 0,
+                data: vec![198, 18, 0, 1],
+            };
+            let hash_r = l2sec_crypto::prf(
+                k.hash,
+                &k.skeyid,
+                &[
+                    &gxr,
+                    &self.gxi,
+                    &self.rc,
+                    &self.ic,
+                    &self.sai_b,
+                    &idir.to_bytes(),
+                ],
+            );
+            let chain = wire::emit_payloads(&[Payload::Id(idir), Payload::Hash(hash_r.to_vec())]);
+            let (msg, iv) = seal(k, &iv, self.header(exchange::MAIN, 0), chain).unwrap();
+            self.iv = iv;
+            Some(msg)
+        }
+
+        fn qm1(&mut self, data: &[u8]) -> Option<Vec<u8>> {
+            let pkt = Packet::new_checked(data).unwrap();
+            let mid = pkt.message_id();
+            let k = self.keys.as_ref().unwrap();
+            let iv = keys::exchange_iv(k.hash, &self.iv, mid, k.cipher.block_len());
+            let (plain, next_iv) = open(k, &iv, data).unwrap();
+            let payloads: Vec<Payload> =
+                check_hashed(k, &plain, pkt.next_payload(), &[&mid.to_be_bytes()])
+                    .unwrap()
+                    .into_iter()
+                    .map(|(_, p)| p)
+                    .collect();
+            let (ke, ni) = ke_and_nonce(&payloads);
+            let ni = ni.unwrap();
+            let mut sa = payloads
+                .iter()
+                .find_map(|p| match p {
+                    Payload::Sa(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .unwrap();
+            self.qm.offer = sa.proposals[0]
+                .transforms
+                .iter()
+                .map(|t| proposal::decode_esp_transform(t).unwrap().proposal)
+                .collect();
+            self.qm.ke_len = ke.as_ref().map(Vec::len);
+            let mut t = sa.proposals[0].transforms[0].clone();
+            let choice = proposal::decode_esp_transform(&t).unwrap().proposal;
+            if let Some(g) = self.reply_group {
+                t.attributes.retain(|a| a.kind != proposal::p2attr::GROUP);
+                t.attributes
+                    .push(wire::Attribute::basic(proposal::p2attr::GROUP, g.id()));
+            }
+            let ours: u32 = 0x0bad_cafe;
+            sa.proposals[0].spi = ours.to_be_bytes().to_vec();
+            sa.proposals[0].transforms = vec![t];
+            let nr = vec![9u8; 16];
+            let mut rest = vec![Payload::Sa(sa), Payload::Nonce(nr.clone())];
+            let gxy = match (choice.pfs, ke) {
+                (Some(g), Some(gxi)) => {
+                    let dh = DhKeyPair::generate(g, &mut self.rng).unwrap();
+                    rest.push(Payload::Ke(dh.public_value().to_vec()));
+                    Some(dh.compute_shared(&gxi).unwrap())
+                }
+                (None, None) => None,
+                other => panic!("pfs group and ke disagree: {other:?}"),
+            };
+            rest.extend(payloads.into_iter().filter(|p| matches!(p, Payload::Id(_))));
+            let len = choice.cipher.keymat_len() + choice.integ.map_or(0, |i| i.key_len());
+            let km = keys::keymat(
+                k.hash,
+                &k.skeyid_d,
+                gxy.as_deref().map(|v| &v[..]),
+                protocol::ESP,
+                ours,
+                &ni,
+                &nr,
+                len,
+            );
+            self.qm.inbound = Some((ours, km.to_vec()));
+            let chain = hashed_chain(k, &[&mid.to_be_bytes(), &ni], &rest);
+            let (msg, _) = seal(k, &next_iv, self.header(exchange::QUICK, mid), chain).unwrap();
+            Some(msg)
+        }
+    }
+
+    fn config(ike: &[&str], pfs: PfsChoice) -> Config {
+        let mut c = Config::with_psk(PSK);
+        c.ike_proposals = ike.iter().map(|s| parse_ike_proposal(s).unwrap()).collect();
+        c.esp_proposals = vec![
+            parse_esp_proposal("aes128-sha256").unwrap(),
+            parse_esp_proposal("aes256-sha256").unwrap(),
+        ];
+        c.pfs = pfs;
+        c
+    }
+
+    fn initiator(cfg: Config, now: Instant) -> Initiator {
+        Initiator::new(
+            cfg,
+            "198.18.0.2:500".parse().unwrap(),
+            "198.18.0.1:500".parse().unwrap(),
+            (4500, 4500),
+            Box::new(TestRng::new(1)),
+            now,
+        )
+        .unwrap()
+    }
+
+    /// Runs main mode and quick mode; returns the initiator's events.
+    fn run(i: &mut Initiator, r: &mut Responder, now: Instant) -> Vec<Event> {
+        let mut events = Vec::new();
+        for _ in 0..10 {
+            let mut sent = false;
+            while let Some(t) = i.poll_transmit(now) {
+                sent = true;
+                if let Some(answer) = r.handle(&t.data) {
+                    i.handle_datagram(now, t.port, &answer);
+                }
+            }
+            events.extend(std::iter::from_fn(|| i.poll_event()));
+            if !sent {
+                break;
+            }
+        }
+        events
+    }
+
+    /// The ESP SA keys the initiator sends with, checked against the responder's keymat.
+    fn assert_child_keys_agree(events: &[Event], r: &Responder) {
+        let sa = events
+            .iter()
+            .find_map(|e| match e {
+                Event::ChildSaReady { sa, .. } => Some(sa),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no child sa: {events:?}"));
+        let (spi, km) = r.qm.inbound.as_ref().unwrap();
+        assert_eq!(sa.outbound.spi, *spi);
+        let mut ours = sa.outbound.enc_key.to_vec();
+        ours.extend_from_slice(&sa.outbound.auth_key);
+        assert_eq!(
+            &ours, km,
+            "keying material agrees (with the pfs shared secret)"
+        );
+    }
+
+    const OFFER: [&str; 2] = ["aes128-sha256-modp2048", "aes128-sha256-ecp256"];
+
+    #[test]
+    fn pfs_phase1_uses_the_group_the_server_chose() {
+        let now = Instant::now();
+        let mut i = initiator(config(&OFFER, PfsChoice::Phase1), now);
+        // The server takes the second proposal: ECP-256, not the first offered MODP-2048.
+        let mut r = Responder::new(1);
+        let events = run(&mut i, &mut r, now);
+        assert!(
+            matches!(&events[0], Event::Phase1Done { proposal, .. } if proposal == "aes128-sha256-ecp256"),
+            "{events:?}"
+        );
+        assert_eq!(r.qm.offer.len(), 2);
+        assert!(
+            r.qm.offer.iter().all(|p| p.pfs == Some(DhGroup::Ecp256)),
+            "{:?}",
+            r.qm.offer
+        );
+        assert_eq!(r.qm.ke_len, Some(DhGroup::Ecp256.public_len()));
+        assert_child_keys_agree(&events, &r);
+        assert!(!events.iter().any(|e| matches!(e, Event::Failed(_))));
+    }
+
+    #[test]
+    fn pfs_phase1_reply_with_the_first_offered_group_is_refused() {
+        let now = Instant::now();
+        let mut i = initiator(config(&OFFER, PfsChoice::Phase1), now);
+        let mut r = Responder::new(1);
+        r.reply_group = Some(DhGroup::Modp2048);
+        let events = run(&mut i, &mut r, now);
+        assert!(
+            events.iter().any(
+                |e| matches!(e, Event::Failed(Error::BadProposal(p)) if p.ends_with("-modp2048"))
+            ),
+            "{events:?}"
+        );
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, Event::ChildSaReady { .. }))
+        );
+    }
+
+    #[test]
+    fn pfs_explicit_group_and_off_ignore_phase1() {
+        let now = Instant::now();
+        let mut i = initiator(config(&OFFER, PfsChoice::Group(DhGroup::Ecp384)), now);
+        let mut r = Responder::new(1);
+        let events = run(&mut i, &mut r, now);
+        assert!(r.qm.offer.iter().all(|p| p.pfs == Some(DhGroup::Ecp384)));
+        assert_eq!(r.qm.ke_len, Some(DhGroup::Ecp384.public_len()));
+        assert_child_keys_agree(&events, &r);
+
+        let mut i = initiator(config(&OFFER, PfsChoice::Off), now);
+        let mut r = Responder::new(1);
+        let events = run(&mut i, &mut r, now);
+        assert!(r.qm.offer.iter().all(|p| p.pfs.is_none()));
+        assert_eq!(r.qm.ke_len, None);
+        assert_child_keys_agree(&events, &r);
+    }
+
+    #[test]
+    fn pfs_choice_resolves_against_phase1() {
+        assert_eq!(PfsChoice::Off.resolve(DhGroup::Ecp256), None);
+        assert_eq!(
+            PfsChoice::Phase1.resolve(DhGroup::Ecp256),
+            Some(DhGroup::Ecp256)
+        );
+        assert_eq!(
+            PfsChoice::Group(DhGroup::Modp2048).resolve(DhGroup::Ecp256),
+            Some(DhGroup::Modp2048)
+        );
+    }
+
+    #[test]
+    fn aggressive_mode_reports_no_warning_event() {
+        let now = Instant::now();
+        let mut cfg = config(&["aes128-sha256-ecp256"], PfsChoice::Off);
+        cfg.aggressive = true;
+        let mut i = initiator(cfg, now);
+        let am1 = i.poll_transmit(now).expect("aggressive mode message 1");
+        assert_eq!(
+            Packet::new_checked(&am1.data[..]).unwrap().exchange(),
+            exchange::AGGRESSIVE
+        );
+        assert!(
+            i.poll_event().is_none(),
+            "the engine's plan owns the warning"
+        );
     }
 }

@@ -16,7 +16,7 @@ pub mod wire;
 
 pub use cert::{ServerCert, sign, subject_der, validate_chain};
 pub use config::{
-    Auth, CertAuth, Config, EspMode, Identity, RemoteId, load_certs, load_private_key,
+    Auth, CertAuth, Config, EspMode, Identity, PfsChoice, RemoteId, load_certs, load_private_key,
 };
 pub use error::{Error, notify_name};
 pub use initiator::{

@@ -296,6 +296,17 @@ pub fn default_esp_proposals(policy: Policy, pfs: Option<DhGroup>) -> Vec<EspPro
         .collect()
 }
 
+/// The ESP offer of one quick mode: `props` with the PFS group `pfs` given to each proposal that
+/// names none, keeping only those whose group is the first one's (a quick mode carries one KE).
+pub(crate) fn quick_mode_offer(props: &[EspProposal], pfs: Option<DhGroup>) -> Vec<EspProposal> {
+    let resolved = props.iter().map(|p| EspProposal {
+        pfs: p.pfs.or(pfs),
+        ..*p
+    });
+    let first = props.first().map(|p| p.pfs.or(pfs));
+    resolved.filter(|p| Some(p.pfs) == first).collect()
+}
+
 /// Joins proposals for messages (`a, b, c`).
 pub(crate) fn list<T: fmt::Display>(v: &[T]) -> String {
     v.iter()
@@ -607,6 +618,29 @@ mod tests {
         assert!(esp.iter().all(|p| p.integ != Some(IntegAlg::HmacMd5_96)));
         let pfs = default_esp_proposals(Policy::Legacy, Some(DhGroup::Modp2048));
         assert!(pfs.iter().all(|p| p.pfs == Some(DhGroup::Modp2048)));
+    }
+
+    #[test]
+    fn quick_mode_offer_fills_the_group_and_keeps_one_ke() {
+        let p = |s| parse_esp_proposal(s).unwrap();
+        let props = [p("aes256-sha1"), p("aes128-sha1"), p("3des-sha1")];
+        // No PFS: the proposals as they are.
+        assert_eq!(quick_mode_offer(&props, None), props);
+        // A group: given to every proposal.
+        let offer = quick_mode_offer(&props, Some(DhGroup::Ecp256));
+        assert_eq!(offer.len(), 3);
+        assert!(offer.iter().all(|p| p.pfs == Some(DhGroup::Ecp256)));
+        // A proposal's own group wins; those with another group than the first are dropped.
+        let mixed = [
+            p("aes256-sha1-modp2048"),
+            p("aes128-sha1"),
+            p("3des-sha1-modp1024"),
+        ];
+        let offer = quick_mode_offer(&mixed, Some(DhGroup::Modp2048));
+        assert_eq!(list(&offer), "aes256-sha1-modp2048, aes128-sha1-modp2048");
+        let offer = quick_mode_offer(&mixed, None);
+        assert_eq!(list(&offer), "aes256-sha1-modp2048");
+        assert!(quick_mode_offer(&[], Some(DhGroup::Modp2048)).is_empty());
     }
 
     #[test]

@@ -291,12 +291,12 @@ impl Applied {
         };
         self.add_tunnel_routes(ctx, &nets)?;
 
-        if cfg.mss_clamp && cfg.mtu < 1500 {
+        if let Some((v4, v6)) = cfg.mss_clamp.mss(cfg.mtu) {
             if mss::available() {
                 ctx.record(Entry::Nft {
                     table: mss::TABLE.to_owned(),
                 })?;
-                if let Err(e) = mss::install(name, cfg.mtu) {
+                if let Err(e) = mss::install(name, v4, v6) {
                     self.warnings
                         .push(format!("TCP MSS clamping not installed: {e}"));
                     ctx.journal.pop()?;
@@ -621,7 +621,7 @@ mod tests {
             dns: vec![],
             search: vec!["ok.example".into(), "bad\nnameserver 198.18.0.9".into()],
             dns_mode: crate::DnsMode::File,
-            mss_clamp: false,
+            mss_clamp: crate::MssClamp::Off,
             journal_dir: dir.path().join("j"),
         };
         assert!(matches!(Applied::apply(&cfg), Err(Error::Config(_))));

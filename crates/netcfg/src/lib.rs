@@ -29,5 +29,7 @@ mod nstest;
 pub use apply::{Applied, RestoreReport, cleanup, has_leftover, path_mtu};
 pub use dns::DnsBackend;
 pub use error::Error;
-pub use net::{DnsMode, EspOverhead, HostConfig, IpNet, RoutePlan, mtu_for, tunnel_overhead};
+pub use net::{
+    DnsMode, EspOverhead, HostConfig, IpNet, MssClamp, RoutePlan, mtu_for, tunnel_overhead,
+};
 pub use tun::Tun;

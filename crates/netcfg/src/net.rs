@@ -136,6 +136,30 @@ pub enum DnsMode {
     Off,
 }
 
+/// TCP MSS clamping on the tunnel (an nftables table `inet l2sec`, needs `nft`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MssClamp {
+    /// When the MTU is below 1500: MSS = MTU − 40 for IPv4, MTU − 60 for IPv6.
+    #[default]
+    Auto,
+    /// No clamping.
+    Off,
+    /// At any MTU: this MSS for IPv4, 20 less for IPv6 (whose header is 20 bytes longer).
+    Fixed(u16),
+}
+
+impl MssClamp {
+    /// The (IPv4, IPv6) MSS to clamp to on a tunnel of MTU `mtu`; `None` when nothing is clamped.
+    #[must_use]
+    pub fn mss(self, mtu: u16) -> Option<(u16, u16)> {
+        match self {
+            MssClamp::Auto if mtu < 1500 => Some((mtu.saturating_sub(40), mtu.saturating_sub(60))),
+            MssClamp::Auto | MssClamp::Off => None,
+            MssClamp::Fixed(v4) => Some((v4, v4.saturating_sub(20))),
+        }
+    }
+}
+
 /// Everything [`crate::Applied::apply`] changes on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostConfig {
@@ -159,8 +183,8 @@ pub struct HostConfig {
     pub search: Vec<String>,
     /// How to install DNS.
     pub dns_mode: DnsMode,
-    /// Clamp TCP MSS through the tunnel when `mtu` is below 1500 (needs `nft`).
-    pub mss_clamp: bool,
+    /// TCP MSS clamping through the tunnel.
+    pub mss_clamp: MssClamp,
     /// Directory of restore journals (normally [`HostConfig::DEFAULT_JOURNAL_DIR`]).
     pub journal_dir: PathBuf,
 }
@@ -223,6 +247,18 @@ pub fn mtu_for(overhead: usize, path_mtu: u16) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mss_clamp_values() {
+        // Auto: from the MTU, only below 1500.
+        assert_eq!(MssClamp::Auto.mss(1400), Some((1360, 1340)));
+        assert_eq!(MssClamp::Auto.mss(1500), None);
+        assert_eq!(MssClamp::Off.mss(1400), None);
+        // A stated value: IPv4 as given, IPv6 20 less, whatever the MTU.
+        assert_eq!(MssClamp::Fixed(1360).mss(1500), Some((1360, 1340)));
+        assert_eq!(MssClamp::Fixed(1200).mss(1400), Some((1200, 1180)));
+        assert_eq!(MssClamp::Fixed(536).mss(9000), Some((536, 516)));
+    }
 
     #[test]
     fn ipnet_parse_display_and_mask() {

@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::dns::which;
-use crate::{Applied, DnsBackend, DnsMode, Error, HostConfig, IpNet, RoutePlan, Tun};
+use crate::{Applied, DnsBackend, DnsMode, Error, HostConfig, IpNet, MssClamp, RoutePlan, Tun};
 
 const SANDBOX_ENV: &str = "L2SEC_NETCFG_SANDBOX";
 const VICTIM_ENV: &str = "L2SEC_NETCFG_VICTIM";
@@ -189,7 +189,7 @@ fn config(sb: &Sandbox, routes: RoutePlan) -> HostConfig {
         dns: vec!["198.19.0.53".parse().unwrap()],
         search: vec!["corp.example".into()],
         dns_mode: DnsMode::File,
-        mss_clamp: true,
+        mss_clamp: MssClamp::Auto,
         journal_dir: sb.journal_dir(),
     }
 }
@@ -324,7 +324,7 @@ fn split_tunnel_restored_by_drop() {
             ]),
         );
         cfg.dns_mode = DnsMode::Off;
-        cfg.mss_clamp = false;
+        cfg.mss_clamp = MssClamp::Off;
         // IPv6 switched off on the device: the IPv6 address is skipped with a warning
         fs::write("/proc/sys/net/ipv6/conf/l2sec0/disable_ipv6", "1").unwrap();
         let applied = Applied::apply(&cfg).unwrap();
@@ -527,7 +527,7 @@ fn nocap_helper() {
         ifname: "lo".into(),
         routes: RoutePlan::None,
         dns: vec![],
-        mss_clamp: false,
+        mss_clamp: MssClamp::Off,
         prefix6: None,
         journal_dir: Path::new(journal_dir).to_owned(),
         ..config(
@@ -669,7 +669,7 @@ fn dns_config(sb: &Sandbox, routes: RoutePlan, mode: DnsMode) -> HostConfig {
             "2001:db8::53".parse().unwrap(),
         ],
         dns_mode: mode,
-        mss_clamp: false,
+        mss_clamp: MssClamp::Off,
         ..config(sb, routes)
     }
 }

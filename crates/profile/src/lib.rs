@@ -627,7 +627,7 @@ pub enum MssClamp {
     Auto,
     /// `mss_clamp = false`.
     Off,
-    /// `mss_clamp = 1360`: this MSS.
+    /// `mss_clamp = 1360`: this MSS for IPv4 and 20 less for IPv6, whatever the MTU.
     Value(u16),
 }
 
