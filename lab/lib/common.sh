@@ -98,6 +98,19 @@ veth_link() {
 	ip -n "$ns_b" link set "$if_b" up
 }
 
+# nic_like NS IF: make a veth end receive like a physical NIC: through NAPI with GRO, in the
+# kernel's own NAPI thread. By default a veth delivers each packet inside the sender's system
+# call, so the receiving side's work (the server's, for our uploads) would be billed to the
+# client and its figures. UDP GRO forwarding is what lets veth take the NAPI path for UDP.
+# Best effort: an older kernel keeps the default.
+nic_like() {
+	local ns=$1 dev=$2
+	ip netns exec "$ns" ethtool -K "$dev" gro on rx-udp-gro-forwarding on >/dev/null 2>&1 ||
+		warn "ethtool -K $dev gro on rx-udp-gro-forwarding on failed: figures include the peer's receive work"
+	ip netns exec "$ns" sh -c "echo 1 >/sys/class/net/$dev/threaded" 2>/dev/null ||
+		warn "no threaded NAPI on $dev: figures include the peer's receive work"
+}
+
 # no_route_out NS...: fail if a namespace has a default route.
 no_route_out() {
 	local ns

@@ -167,6 +167,8 @@ se_up() {
 	ns_create "$SE_ST" "$SE_CLI_NS"
 	ns_create "$SE_ST" "$SE_LAN_NS"
 	veth_link "$SE_SRV_NS" "$SE_SRV_IF" "$SE_SRV_IP/24" "$SE_CLI_NS" "$SE_CLI_IF" "$SE_CLI_IP/24"
+	nic_like "$SE_SRV_NS" "$SE_SRV_IF"
+	nic_like "$SE_CLI_NS" "$SE_CLI_IF"
 	# LAN host: vpnserver reads and writes the server end with a packet socket.  Offloads off
 	# on both ends, so no oversized or half-checksummed frame is handed to PPP.
 	veth_link "$SE_SRV_NS" "$SE_BR_IF" - "$SE_LAN_NS" "$SE_LAN_IF" "$SE_LAN_IP/24"

@@ -368,3 +368,103 @@ fn softether_esp_rekey_without_gap() {
     let (code, _) = c.wait_exit(Duration::from_secs(10));
     assert_eq!(code, 0, "stderr:\n{}", c.stderr());
 }
+
+/// One iperf3 run of `bytes` from the client namespace to the SoftEther LAN host (`reverse`:
+/// from the host to the client) while `pid` is the client; returns Mbit/s and the client's
+/// user and system CPU seconds during the run. Checks the receiver got every byte.
+fn iperf3_run(pid: u32, bytes: usize, reverse: bool) -> (f64, f64, f64) {
+    let lan = topo::SE_LAN_HOST.to_string();
+    let mut server = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            topo::SE_LAN_NS,
+            "timeout",
+            "120",
+            "iperf3",
+            "-s",
+            "-1",
+            "--forceflush",
+            "-B",
+            &lan,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start iperf3 server");
+    let mut out = std::io::BufReader::new(server.stdout.take().unwrap());
+    let mut line = String::new();
+    while std::io::BufRead::read_line(&mut out, &mut line).unwrap_or(0) > 0
+        && !line.contains("listening")
+    {
+        line.clear();
+    }
+    let cpu0 = cpu_secs(pid).unwrap_or_default();
+    let n = bytes.to_string();
+    let mut args = vec!["timeout", "120", "iperf3", "-J", "-c", &lan, "-n", &n];
+    if reverse {
+        args.push("-R");
+    }
+    let json = netns_ok(topo::SE_CLI_NS, &args);
+    let cpu1 = cpu_secs(pid).unwrap_or_default();
+    let _ = server.wait();
+    let v: Value = serde_json::from_str(&json).expect("iperf3 JSON");
+    let sent = v["end"]["sum_sent"]["bytes"].as_f64().unwrap_or(0.0);
+    let got = v["end"]["sum_received"]["bytes"].as_f64().unwrap_or(0.0);
+    let secs = v["end"]["sum_received"]["seconds"].as_f64().unwrap_or(1.0);
+    #[allow(clippy::cast_precision_loss)]
+    let want = bytes as f64;
+    // iperf3's receiver stops counting when the sender reports the end, so the last bytes in
+    // flight may be missing from its sum; TCP itself loses nothing.
+    assert!(
+        sent >= want && got >= 0.95 * want,
+        "iperf3 {}: {sent} bytes sent and {got} received of {want}: {json}",
+        if reverse { "download" } else { "upload" }
+    );
+    (got * 8.0 / secs / 1e6, cpu1.0 - cpu0.0, cpu1.1 - cpu0.1)
+}
+
+/// The release figures of `lab/l2sec-lab bench` (runs only with `L2SEC_BENCH=1`): time to up,
+/// RSS, and for 256 MiB each way through SoftEther, Mbit/s and the client's CPU seconds per GB.
+/// `lab/l2sec-lab bench` sets the ESP benchmark's bare cost of the same suite beside them.
+#[test]
+fn softether_bench() {
+    if std::env::var_os("L2SEC_BENCH").is_none() {
+        eprintln!("softether_bench: skipped (L2SEC_BENCH=1 runs it, as lab/l2sec-lab bench does)");
+        return;
+    }
+    if !require_lab("softether_bench") {
+        return;
+    }
+    let _g = serial();
+    let ns = topo::SE_CLI_NS;
+    let before = snapshot(ns);
+    let scratch = Scratch::new();
+    let prof = scratch.profile(
+        "se",
+        &softether_profile(topo::SE_PSK, topo::PASSWORD, "mschapv2"),
+    );
+    let mut c = connect(ns, &scratch, &prof, &[]);
+    let up = c.wait_up(Duration::from_secs(60));
+    let t_up = c.started.elapsed();
+    let esp = up["esp"].as_str().unwrap_or("?").to_string();
+    let rtt_tunnel = ping_avg(ns, &topo::SE_GW.to_string(), 10);
+    let rtt_direct = ping_avg(ns, &topo::SE_SRV.to_string(), 10);
+    let bytes = 256 << 20;
+    #[allow(clippy::cast_precision_loss)]
+    let gb = bytes as f64 / 1e9;
+    for (dir, reverse) in [("upload", false), ("download", true)] {
+        let (mbps, user, sys) = iperf3_run(c.pid(), bytes, reverse);
+        figure(&format!(
+            "bench {dir} esp={esp}: {mbps:.0} Mbit/s, client CPU {:.2} s/GB (user {:.2}, system {:.2})",
+            (user + sys) / gb,
+            user / gb,
+            sys / gb
+        ));
+    }
+    figure(&format!(
+        "bench esp={esp}: up in {:.2}s, RSS {} KiB after the transfers, RTT tunnel {rtt_tunnel:.3} ms vs direct {rtt_direct:.3} ms",
+        t_up.as_secs_f64(),
+        rss_kib(c.pid()).unwrap_or(0),
+    ));
+    status_disconnect_restored(ns, &scratch, &mut c, &before);
+}

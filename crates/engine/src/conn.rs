@@ -238,6 +238,9 @@ impl<'a> Conn<'a> {
                     .await
                     .map_err(|e| ioerr(Stage::IkePhase1, "cannot open the NAT-T socket", &e))?;
                 conn.gso = batch::gso_supported(&s4500);
+                if !batch::enable_gro(&s4500) {
+                    debug!("UDP GRO is not available on the NAT-T socket");
+                }
                 let l500 = s500
                     .local_addr()
                     .map_err(|e| ioerr(Stage::IkePhase1, "socket", &e))?;
@@ -284,6 +287,9 @@ impl<'a> Conn<'a> {
                         .map_err(|e| ioerr(Stage::L2tpTunnel, "cannot open the L2TP socket", &e))?,
                 };
                 conn.gso = batch::gso_supported(&sock);
+                if !batch::enable_gro(&sock) {
+                    debug!("UDP GRO is not available on the L2TP socket");
+                }
                 conn.plain = Some(sock);
                 conn.enter(
                     Stage::L2tpTunnel,
@@ -583,8 +589,6 @@ impl<'a> Conn<'a> {
                         }
                     }
                 }
-                // the plan warned about aggressive mode already, with what to do about it
-                l2sec_ike::Event::Warning(w) if w == l2sec_ike::AGGRESSIVE_MODE_WARNING => {}
                 l2sec_ike::Event::Warning(w) => self.ctx.warn(w),
                 l2sec_ike::Event::Failed(e) => {
                     if self.closing.is_some() {
@@ -1002,16 +1006,29 @@ impl<'a> Conn<'a> {
 
     /// UDP 4500: up to one batch of datagrams (one `recvmmsg`): ESP, IKE, keepalives.
     fn on_udp4500(&mut self) -> Result<(), ConnectError> {
-        let Some(i) = &self.ipsec else {
-            return Ok(());
-        };
+        self.drain(
+            "NAT-T socket",
+            |c, rxb| c.ipsec.as_ref().map(|i| rxb.recv(&i.s4500, false)),
+            |c, d, _| c.on_udp4500_datagram(d),
+        )
+    }
+
+    /// Receives one batch with `recv` (`None`: no such socket) and hands each datagram and its
+    /// sender to `each`, then flushes what the TUN writer coalesced. Socket errors such as an
+    /// ICMP port unreachable (the server may be restarting) are logged and skipped.
+    fn drain(
+        &mut self,
+        what: &str,
+        recv: impl FnOnce(&Self, &mut RxBatch) -> Option<io::Result<usize>>,
+        mut each: impl FnMut(&mut Self, &mut [u8], Option<SocketAddr>) -> Result<(), ConnectError>,
+    ) -> Result<(), ConnectError> {
         let mut rxb = take_rxb(&mut self.rxb);
-        let res = match rxb.recv(&i.s4500, false) {
-            Ok(n) => (0..n).try_for_each(|k| self.on_udp4500_datagram(rxb.get_mut(k).0)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-            Err(e) => {
-                // ICMP port unreachable and the like: the server may be restarting.
-                debug!("NAT-T socket: {e}");
+        let res = match recv(self, &mut rxb) {
+            None => Ok(()),
+            Some(Ok(_)) => rxb.for_each(|d, from| each(self, d, from)),
+            Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Some(Err(e)) => {
+                debug!("{what}: {e}");
                 Ok(())
             }
         };
@@ -1040,27 +1057,17 @@ impl<'a> Conn<'a> {
 
     /// Raw ESP (IP protocol 50): up to one batch of packets (one `recvmmsg`).
     fn on_raw_esp(&mut self) -> Result<(), ConnectError> {
-        let Some(raw) = self.ipsec.as_ref().and_then(|i| i.raw.as_ref()) else {
-            return Ok(());
-        };
-        let mut rxb = take_rxb(&mut self.rxb);
-        let res = match rxb.recv(raw, false) {
-            Ok(n) => (0..n).try_for_each(|k| {
-                let d = rxb.get_mut(k).0;
-                match l2sec_esp::strip_ipv4_header(d) {
-                    Ok(r) => self.on_esp(&mut d[r]),
-                    Err(_) => Ok(()),
-                }
-            }),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-            Err(e) => {
-                debug!("raw ESP socket: {e}");
-                Ok(())
-            }
-        };
-        self.rxb = rxb;
-        self.flush_gro();
-        res
+        self.drain(
+            "raw ESP socket",
+            |c, rxb| {
+                let raw = c.ipsec.as_ref().and_then(|i| i.raw.as_ref())?;
+                Some(rxb.recv(raw, false))
+            },
+            |c, d, _| match l2sec_esp::strip_ipv4_header(d) {
+                Ok(r) => c.on_esp(&mut d[r]),
+                Err(_) => Ok(()),
+            },
+        )
     }
 
     /// One ESP packet.
@@ -1099,29 +1106,18 @@ impl<'a> Conn<'a> {
 
     /// Plain L2TP (no IPsec): up to one batch of datagrams (one `recvmmsg`).
     fn on_plain_l2tp(&mut self) -> Result<(), ConnectError> {
-        let Some(s) = &self.plain else { return Ok(()) };
-        let mut rxb = take_rxb(&mut self.rxb);
-        let res = match rxb.recv(s, true) {
-            Ok(n) => (0..n).try_for_each(|k| {
-                let (d, from) = rxb.get_mut(k);
-                match from {
-                    Some(from) if from.ip() == self.server && !d.is_empty() => {
-                        self.l2tp_peer_port = from.port();
-                        self.ctx.bytes_in += d.len() as u64;
-                        self.on_l2tp(d)
-                    }
-                    _ => Ok(()),
+        self.drain(
+            "L2TP socket",
+            |c, rxb| c.plain.as_ref().map(|s| rxb.recv(s, true)),
+            |c, d, from| match from {
+                Some(from) if from.ip() == c.server => {
+                    c.l2tp_peer_port = from.port();
+                    c.ctx.bytes_in += d.len() as u64;
+                    c.on_l2tp(d)
                 }
-            }),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-            Err(e) => {
-                debug!("L2TP socket: {e}");
-                Ok(())
-            }
-        };
-        self.rxb = rxb;
-        self.flush_gro();
-        res
+                _ => Ok(()),
+            },
+        )
     }
 
     /// An L2TP datagram: control messages go to the LAC, data frames to PPP, IP packets to the
@@ -1355,7 +1351,7 @@ fn tun_write(tun: &l2sec_netcfg::Tun, hdr: &[u8; l2sec_netcfg::Tun::VNET_HDR_LEN
 fn take_rxb(slot: &mut RxBatch) -> RxBatch {
     let rxb = std::mem::take(slot);
     if rxb.is_placeholder() {
-        RxBatch::new(SLOT)
+        RxBatch::new(SLOT, batch::CAP)
     } else {
         rxb
     }

@@ -57,8 +57,8 @@ pub(super) trait BatchFd {
         &self,
         buf: &mut [u8],
         slot_len: usize,
-        lens: &mut [usize; CAP],
-        from: Option<&mut [Option<SocketAddr>; CAP]>,
+        meta: &mut RxMeta,
+        from: bool,
     ) -> io::Result<usize>;
 }
 
@@ -79,11 +79,11 @@ impl BatchFd for tokio::net::UdpSocket {
         &self,
         buf: &mut [u8],
         slot_len: usize,
-        lens: &mut [usize; CAP],
-        from: Option<&mut [Option<SocketAddr>; CAP]>,
+        meta: &mut RxMeta,
+        from: bool,
     ) -> io::Result<usize> {
         self.try_io(Interest::READABLE, || {
-            sys::recvmmsg(self.as_fd(), buf, slot_len, lens, from)
+            sys::recvmmsg(self.as_fd(), buf, slot_len, meta, from)
         })
     }
 }
@@ -105,11 +105,11 @@ impl BatchFd for tokio::io::unix::AsyncFd<socket2::Socket> {
         &self,
         buf: &mut [u8],
         slot_len: usize,
-        lens: &mut [usize; CAP],
-        from: Option<&mut [Option<SocketAddr>; CAP]>,
+        meta: &mut RxMeta,
+        from: bool,
     ) -> io::Result<usize> {
         self.try_io(Interest::READABLE, |s| {
-            sys::recvmmsg(s.as_fd(), buf, slot_len, lens, from)
+            sys::recvmmsg(s.as_fd(), buf, slot_len, meta, from)
         })
     }
 }
@@ -130,10 +130,10 @@ impl BatchFd for std::net::UdpSocket {
         &self,
         buf: &mut [u8],
         slot_len: usize,
-        lens: &mut [usize; CAP],
-        from: Option<&mut [Option<SocketAddr>; CAP]>,
+        meta: &mut RxMeta,
+        from: bool,
     ) -> io::Result<usize> {
-        sys::recvmmsg(self.as_fd(), buf, slot_len, lens, from)
+        sys::recvmmsg(self.as_fd(), buf, slot_len, meta, from)
     }
 }
 
@@ -315,12 +315,34 @@ fn gso_run(queued: &[Range<usize>]) -> usize {
     count
 }
 
-/// Datagrams received by one `recvmmsg`, each in its own preallocated slot.
+/// What `recvmmsg` reported for each message of a batch.
+#[derive(Debug, Clone)]
+pub(super) struct RxMeta {
+    /// Bytes received (0 for a message that did not fit its slot).
+    lens: [usize; CAP],
+    /// Segment size of a message the kernel coalesced from several datagrams (UDP GRO), else 0.
+    segs: [usize; CAP],
+    /// Sender of each message, when asked for.
+    from: [Option<SocketAddr>; CAP],
+}
+
+impl Default for RxMeta {
+    fn default() -> RxMeta {
+        RxMeta {
+            lens: [0; CAP],
+            segs: [0; CAP],
+            from: [None; CAP],
+        }
+    }
+}
+
+/// Datagrams received by one `recvmmsg`, each message in its own preallocated slot. On a
+/// socket with UDP GRO on (see [`enable_gro`]) one message may hold a run of datagrams from
+/// the same sender, all of one size but the last; [`RxBatch::for_each`] splits them again.
 pub(super) struct RxBatch {
     buf: Vec<u8>,
     slot_len: usize,
-    lens: [usize; CAP],
-    from: [Option<SocketAddr>; CAP],
+    meta: RxMeta,
     n: usize,
 }
 
@@ -330,19 +352,18 @@ impl Default for RxBatch {
         RxBatch {
             buf: Vec::new(),
             slot_len: 0,
-            lens: [0; CAP],
-            from: [None; CAP],
+            meta: RxMeta::default(),
             n: 0,
         }
     }
 }
 
 impl RxBatch {
-    /// A batch of [`CAP`] slots of `slot_len` bytes each. Memory the kernel never writes is
-    /// never touched: large slots cost address space, not resident memory.
-    pub(super) fn new(slot_len: usize) -> RxBatch {
+    /// A batch of `slots` (at most [`CAP`]) slots of `slot_len` bytes each. Memory the kernel
+    /// never writes is never touched: large slots cost address space, not resident memory.
+    pub(super) fn new(slot_len: usize, slots: usize) -> RxBatch {
         RxBatch {
-            buf: vec![0; CAP * slot_len],
+            buf: vec![0; slots.min(CAP) * slot_len],
             slot_len,
             ..RxBatch::default()
         }
@@ -353,27 +374,44 @@ impl RxBatch {
         self.slot_len == 0
     }
 
-    /// Receives up to [`CAP`] datagrams; returns how many (at least one) or the error of the
-    /// first (`WouldBlock` when none is queued). With `from`, records each sender. A datagram
+    /// Receives up to one message a slot; returns how many (at least one) or the error of the
+    /// first (`WouldBlock` when none is queued). With `from`, records each sender. A message
     /// longer than a slot is dropped.
     pub(super) fn recv(&mut self, sock: &impl BatchFd, from: bool) -> io::Result<usize> {
         self.n = 0;
-        let r = sock.recv_mmsg(
-            &mut self.buf,
-            self.slot_len,
-            &mut self.lens,
-            from.then_some(&mut self.from),
-        )?;
+        let r = sock.recv_mmsg(&mut self.buf, self.slot_len, &mut self.meta, from)?;
         self.n = r;
         Ok(r)
     }
 
-    /// Datagram `i` of the last [`RxBatch::recv`] (empty if it was truncated) and its sender.
-    pub(super) fn get_mut(&mut self, i: usize) -> (&mut [u8], Option<SocketAddr>) {
-        assert!(i < self.n);
-        let start = i * self.slot_len;
-        let len = self.lens[i];
-        (&mut self.buf[start..start + len], self.from[i])
+    /// Calls `f` on each datagram of the last [`RxBatch::recv`], in order, with its sender;
+    /// stops at the first error. A dropped (truncated) message yields nothing.
+    pub(super) fn for_each<E>(
+        &mut self,
+        mut f: impl FnMut(&mut [u8], Option<SocketAddr>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        for (i, slot) in self
+            .buf
+            .chunks_exact_mut(self.slot_len)
+            .take(self.n)
+            .enumerate()
+        {
+            let msg = &mut slot[..self.meta.lens[i]];
+            let from = self.meta.from[i];
+            match self.meta.segs[i] {
+                0 => {
+                    if !msg.is_empty() {
+                        f(msg, from)?;
+                    }
+                }
+                seg => {
+                    for d in msg.chunks_mut(seg) {
+                        f(d, from)?;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -389,7 +427,7 @@ mod sys {
     use std::ops::Range;
     use std::os::fd::{AsRawFd, BorrowedFd};
 
-    use super::{CAP, OutMsg};
+    use super::{CAP, OutMsg, RxMeta};
 
     /// Room for one `cmsghdr` carrying a `u16` (`CMSG_SPACE(2)` is 24 on 64-bit Linux), aligned
     /// for `cmsghdr`.
@@ -509,15 +547,15 @@ mod sys {
         Ok(rc as usize)
     }
 
-    /// One `recvmmsg(2)` of up to [`CAP`] datagrams into consecutive `slot_len`-byte slots of
-    /// `buf`; writes each length to `lens` (0 for a truncated datagram) and, with `from`, each
-    /// sender. Returns the number of datagrams.
+    /// One `recvmmsg(2)` of up to [`CAP`] messages into consecutive `slot_len`-byte slots of
+    /// `buf`; records in `meta` each length (0 for a truncated message), each GRO segment size
+    /// and, with `from`, each sender. Returns the number of messages.
     pub(super) fn recvmmsg(
         fd: BorrowedFd<'_>,
         buf: &mut [u8],
         slot_len: usize,
-        lens: &mut [usize; CAP],
-        mut from: Option<&mut [Option<SocketAddr>; CAP]>,
+        meta: &mut RxMeta,
+        from: bool,
     ) -> io::Result<usize> {
         let slots = (buf.len() / slot_len.max(1)).min(CAP);
         if slots == 0 {
@@ -535,19 +573,28 @@ mod sys {
             v.iov_len = chunk.len();
         }
         let mut names = [zeroed_storage(); CAP];
+        let mut cmsgs = [CmsgBuf([0; 32]); CAP];
         let mut hdrs = [zeroed_mmsghdr(); CAP];
-        for ((h, v), name) in hdrs.iter_mut().zip(iov.iter_mut()).zip(names.iter_mut()) {
+        for (((h, v), name), c) in hdrs
+            .iter_mut()
+            .zip(iov.iter_mut())
+            .zip(names.iter_mut())
+            .zip(cmsgs.iter_mut())
+        {
             h.msg_hdr.msg_iov = v;
             h.msg_hdr.msg_iovlen = 1;
-            if from.is_some() {
+            h.msg_hdr.msg_control = c.0.as_mut_ptr().cast();
+            h.msg_hdr.msg_controllen = c.0.len() as _;
+            if from {
                 h.msg_hdr.msg_name = std::ptr::from_mut(name).cast();
                 h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as _;
             }
         }
         // SAFETY: `hdrs[..slots]` are initialised mmsghdrs, each with one iovec covering its
-        // own `slot_len` bytes of `buf` (exclusively borrowed for this call) and, when
-        // senders are wanted, a name buffer in `names` of the size given; everything lives on
-        // this frame or in `buf` until the call returns. A null timeout is allowed.
+        // own `slot_len` bytes of `buf` (exclusively borrowed for this call), a control buffer
+        // in `cmsgs` and, when senders are wanted, a name buffer in `names`, each of the size
+        // given; everything lives on this frame or in `buf` until the call returns. A null
+        // timeout is allowed.
         let rc = unsafe {
             libc::recvmmsg(
                 fd.as_raw_fd(),
@@ -562,17 +609,62 @@ mod sys {
         }
         let n = rc as usize;
         for (k, h) in hdrs[..n].iter().enumerate() {
-            let truncated = h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
-            lens[k] = if truncated {
+            let truncated = h.msg_hdr.msg_flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC) != 0;
+            meta.lens[k] = if truncated {
                 0
             } else {
                 (h.msg_len as usize).min(slot_len)
             };
-            if let Some(from) = from.as_deref_mut() {
-                from[k] = read_sockaddr(&names[k], h.msg_hdr.msg_namelen);
-            }
+            meta.segs[k] = gro_segment(&h.msg_hdr);
+            meta.from[k] = if from {
+                read_sockaddr(&names[k], h.msg_hdr.msg_namelen)
+            } else {
+                None
+            };
         }
         Ok(n)
+    }
+
+    /// The segment size of a `UDP_GRO` control message in `h`, or 0 without one.
+    fn gro_segment(h: &libc::msghdr) -> usize {
+        if h.msg_control.is_null() {
+            return 0;
+        }
+        // SAFETY: `h` is a msghdr the kernel filled: its control buffer (live, aligned for
+        // cmsghdr) holds `msg_controllen` bytes of well-formed control messages, which
+        // CMSG_FIRSTHDR (null when too short for one header) and CMSG_NXTHDR walk within
+        // those bounds; a UDP_GRO message carries an int, read unaligned.
+        unsafe {
+            let mut cm = libc::CMSG_FIRSTHDR(h);
+            while !cm.is_null() {
+                if (*cm).cmsg_level == libc::SOL_UDP
+                    && (*cm).cmsg_type == libc::UDP_GRO
+                    && (*cm).cmsg_len as usize
+                        >= libc::CMSG_LEN(size_of::<libc::c_int>() as u32) as usize
+                {
+                    let seg = std::ptr::read_unaligned(libc::CMSG_DATA(cm).cast::<libc::c_int>());
+                    return usize::try_from(seg).unwrap_or(0);
+                }
+                cm = libc::CMSG_NXTHDR(h, cm);
+            }
+        }
+        0
+    }
+
+    /// Turns UDP GRO (`UDP_GRO`, Linux 5.0) on; false if the kernel refuses it.
+    pub(super) fn enable_gro(fd: BorrowedFd<'_>) -> bool {
+        let one: libc::c_int = 1;
+        // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from `one`, a live c_int.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_UDP,
+                libc::UDP_GRO,
+                std::ptr::from_ref(&one).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        rc == 0
     }
 
     /// True when the kernel knows UDP GSO (`UDP_SEGMENT`) on this socket.
@@ -592,6 +684,13 @@ mod sys {
         };
         rc == 0
     }
+}
+
+/// Asks the kernel to coalesce runs of datagrams from one sender into one message (UDP GRO,
+/// Linux 5.0 and later): fewer, larger receives. Each message then says its segment size and
+/// [`RxBatch::for_each`] splits it. Returns false where the kernel does not know it.
+pub(super) fn enable_gro(sock: &impl AsFd) -> bool {
+    sys::enable_gro(sock.as_fd())
 }
 
 /// True when the kernel knows UDP GSO (`UDP_SEGMENT`) on this socket (Linux 4.18 and later).
@@ -699,8 +798,8 @@ mod tests {
             &self,
             _buf: &mut [u8],
             _slot_len: usize,
-            _lens: &mut [usize; CAP],
-            _from: Option<&mut [Option<SocketAddr>; CAP]>,
+            _meta: &mut RxMeta,
+            _from: bool,
         ) -> io::Result<usize> {
             Err(io::ErrorKind::WouldBlock.into())
         }
@@ -831,6 +930,9 @@ mod tests {
         assert!(second[first_run..].iter().any(|&c| c > 1));
     }
 
+    /// Room for the largest UDP datagram, as the engine's slots have.
+    const SLOT_FOR_TESTS: usize = 65536;
+
     /// A receiver on 127.0.0.1 with room for a few batches, and a sender connected to it.
     fn pair() -> (UdpSocket, UdpSocket) {
         let rx = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
@@ -845,19 +947,23 @@ mod tests {
         (tx, rx)
     }
 
-    /// Receives until `n` datagrams came (or 5 s passed); returns their numbers.
-    fn receive(rx: &UdpSocket, rb: &mut RxBatch, n: usize) -> Vec<u32> {
+    /// Receives until `n` datagrams came (or 5 s passed); returns their numbers and how many
+    /// messages carried them.
+    fn receive_msgs(rx: &UdpSocket, rb: &mut RxBatch, n: usize) -> (Vec<u32>, usize) {
         let mut got = Vec::new();
+        let mut msgs = 0;
         let deadline = Instant::now() + Duration::from_secs(5);
         while got.len() < n && Instant::now() < deadline {
             match rb.recv(rx, false) {
                 Ok(k) => {
-                    for i in 0..k {
-                        let d = rb.get_mut(i).0;
+                    msgs += k;
+                    rb.for_each(|d, _| {
                         let num = u32::from_be_bytes(d[..4].try_into().unwrap());
                         assert_eq!(d, datagram(num, d.len()).as_slice(), "datagram {num}");
                         got.push(num);
-                    }
+                        Ok::<_, ()>(())
+                    })
+                    .unwrap();
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     std::thread::sleep(Duration::from_millis(1));
@@ -865,7 +971,12 @@ mod tests {
                 Err(e) => panic!("recv: {e}"),
             }
         }
-        got
+        (got, msgs)
+    }
+
+    /// Receives until `n` datagrams came (or 5 s passed); returns their numbers.
+    fn receive(rx: &UdpSocket, rb: &mut RxBatch, n: usize) -> Vec<u32> {
+        receive_msgs(rx, rb, n).0
     }
 
     #[test]
@@ -873,7 +984,7 @@ mod tests {
         for gso in [false, true] {
             let (tx, rx) = pair();
             let gso = gso && gso_supported(&tx);
-            let mut rb = RxBatch::new(2048);
+            let mut rb = RxBatch::new(2048, CAP);
             let mut next = 0u32;
             let mut calls = 0;
             for _ in 0..5 {
@@ -912,29 +1023,55 @@ mod tests {
         a.send_to(&datagram(1, 40), to).unwrap();
         b.send_to(&datagram(2, 100), to).unwrap();
         a.send_to(&datagram(3, 64), to).unwrap();
-        let mut rb = RxBatch::new(64);
+        let mut rb = RxBatch::new(64, CAP);
         std::thread::sleep(Duration::from_millis(20));
         assert_eq!(rb.recv(&rx, true).unwrap(), 3);
-        let (d, from) = rb.get_mut(0);
-        assert_eq!((d.len(), from), (40, Some(a.local_addr().unwrap())));
-        let (d, from) = rb.get_mut(1);
+        let mut seen = Vec::new();
+        rb.for_each(|d, from| {
+            seen.push((d.to_vec(), from));
+            Ok::<_, ()>(())
+        })
+        .unwrap();
         assert_eq!(
-            (d.len(), from),
-            (0, Some(b.local_addr().unwrap())),
-            "truncated: dropped"
-        );
-        let (d, from) = rb.get_mut(2);
-        assert_eq!(
-            (d, from),
-            (
-                datagram(3, 64).as_mut_slice(),
-                Some(a.local_addr().unwrap())
-            )
+            seen,
+            vec![
+                (datagram(1, 40), Some(a.local_addr().unwrap())),
+                (datagram(3, 64), Some(a.local_addr().unwrap())),
+            ],
+            "the 100-byte datagram did not fit its slot: dropped"
         );
         assert_eq!(
             rb.recv(&rx, true).unwrap_err().kind(),
             io::ErrorKind::WouldBlock
         );
+    }
+
+    #[test]
+    fn gro_messages_are_split_into_their_datagrams() {
+        let (tx, rx) = pair();
+        if !gso_supported(&tx) || !enable_gro(&rx) {
+            eprintln!("skipped: this kernel lacks UDP GSO or GRO");
+            return;
+        }
+        // Over loopback a GSO message reaches a GRO socket whole, as one message of equal
+        // segments and a shorter last one, exactly what GRO on a NIC delivers.
+        let mut b = TxBatch::new(2048);
+        for (i, len) in [1400, 1400, 1400, 1400, 700, 1400, 1400, 300]
+            .into_iter()
+            .enumerate()
+        {
+            queue(&mut b, i as u32, len);
+        }
+        let s = b.send(&tx, None, true);
+        assert_eq!((s.sent, s.failed), (8, 0), "{:?}", s.error);
+        let mut rb = RxBatch::new(SLOT_FOR_TESTS, 4);
+        let (got, msgs) = receive_msgs(&rx, &mut rb, 8);
+        assert_eq!(
+            got,
+            (0..8).collect::<Vec<_>>(),
+            "lost, duplicated or reordered"
+        );
+        assert_eq!(msgs, 2, "two GSO runs, two messages");
     }
 
     #[test]
@@ -957,7 +1094,7 @@ mod tests {
             s.calls, 2,
             "the first call reports the pending ECONNREFUSED"
         );
-        let mut rb = RxBatch::new(2048);
+        let mut rb = RxBatch::new(2048, CAP);
         assert_eq!(receive(&rx, &mut rb, 5), vec![1, 2, 3, 4, 5]);
     }
 
@@ -972,7 +1109,7 @@ mod tests {
         }
         let s = b.send(&tx, Some(rx.local_addr().unwrap()), gso_supported(&tx));
         assert_eq!(s.sent, 10, "{:?}", s.error);
-        let mut rb = RxBatch::new(2048);
+        let mut rb = RxBatch::new(2048, CAP);
         assert_eq!(receive(&rx, &mut rb, 10), (0..10).collect::<Vec<_>>());
     }
 }
