@@ -1,20 +1,23 @@
 //! The initiator against a small in-memory IKEv1 responder (main mode with PSK or RSA
-//! signatures + quick mode) on a virtual clock: happy path with key agreement, wrong PSK,
-//! silence, NO-PROPOSAL-CHOSEN, DPD, deletes, close, ESP rekeying and lifetimes, and
-//! certificates generated at test time (right and wrong CA, DN and signature).
+//! signatures + quick mode, with or without PFS) on a virtual clock: happy path with key
+//! agreement, wrong PSK, silence, NO-PROPOSAL-CHOSEN, DPD, deletes, close, ESP rekeying and
+//! lifetimes, certificates generated at test time (right and wrong CA, DN and signature), and
+//! which PFS group quick mode uses when the server picks another phase 1 proposal than the
+//! first.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use l2sec_crypto::{DhGroup, DhKeyPair, HashAlg, Rng, TestRng};
+use l2sec_crypto::{CipherAlg, DhGroup, DhKeyPair, HashAlg, IntegAlg, Rng, TestRng};
 use l2sec_ike::keys::{self, Phase1Keys};
 use l2sec_ike::wire::{
     self, CERT_X509_SIGNATURE, CertPayload, DeletePayload, Header, IdPayload, Message,
-    NotifyPayload, Packet, Payload, SaPayload, exchange, flags, notify_type, payload_type,
+    NotifyPayload, Packet, Payload, SaPayload, Transform, exchange, flags, notify_type,
+    payload_type,
 };
 use l2sec_ike::{
-    Auth, CertAuth, Config, Error, Event, IkePort, Initiator, RemoteId, Transmit,
-    parse_esp_proposal, parse_ike_proposal,
+    Auth, CertAuth, Config, Error, EspProposal, Event, IkePort, Initiator, PfsChoice, RemoteId,
+    Transmit, parse_esp_proposal, parse_ike_proposal,
 };
 use rsa::Pkcs1v15Sign;
 use rsa::pkcs8::DecodePublicKey;
@@ -38,6 +41,11 @@ struct Quirks {
     refuse_qm: bool,
     /// Kilobytes to announce in RESPONDER-LIFETIME (besides 1200 s).
     responder_kb: Option<u32>,
+    /// Index of the phase 1 transform to choose (the first by default).
+    pick: usize,
+    /// Put this PFS group in the quick mode reply instead of the one offered (the KE still
+    /// uses the offered group).
+    reply_pfs: Option<DhGroup>,
 }
 
 /// The responder's side of RSA-signature main mode.
@@ -48,8 +56,40 @@ struct CertSide {
     key: rsa::RsaPrivateKey,
 }
 
-/// Quick mode in progress: msg id, iv, ni, nr, their spi, our spi.
-type QmState = (u32, Vec<u8>, Vec<u8>, Vec<u8>, u32, u32);
+/// Quick mode in progress, waiting for message 3.
+#[derive(Clone)]
+struct QmState {
+    mid: u32,
+    /// IV for message 3.
+    iv: Vec<u8>,
+    ni: Vec<u8>,
+    nr: Vec<u8>,
+    /// The initiator's SPI and ours.
+    their: u32,
+    ours: u32,
+    /// The PFS shared secret, if quick mode exchanged KE payloads.
+    gxy: Option<Vec<u8>>,
+    /// Keying material length of the chosen transform (encryption, then integrity).
+    keymat_len: usize,
+}
+
+/// What the responder saw of one quick mode message 1.
+struct SeenQm {
+    /// Every ESP transform offered, in order.
+    offer: Vec<EspProposal>,
+    /// Length of the KE payload, if any.
+    ke_len: Option<usize>,
+}
+
+/// Decodes an ESP transform (RFC 2407 attributes) into the proposal it stands for.
+fn esp_proposal(t: &Transform) -> EspProposal {
+    let get = |k| t.attr(k).map(|a| a.as_u64().unwrap() as u16);
+    EspProposal {
+        cipher: CipherAlg::from_esp(t.id, get(6)).unwrap(),
+        integ: get(5).map(|a| IntegAlg::from_esp_auth(a).unwrap()),
+        pfs: get(3).map(|g| DhGroup::from_id(g).unwrap()),
+    }
+}
 
 struct Responder {
     psk: Vec<u8>,
@@ -79,6 +119,8 @@ struct Responder {
     offered_lifetimes: Vec<Vec<(u64, u64)>>,
     /// Quick modes answered so far.
     quick_modes: u32,
+    /// Every quick mode message 1 answered: its offer and KE.
+    seen_qm: Vec<SeenQm>,
 }
 
 fn hashed(keys: &Phase1Keys, parts: &[&[u8]], rest: &[Payload]) -> (u8, Vec<u8>) {
@@ -146,6 +188,7 @@ impl Responder {
             client_sig_ok: false,
             offered_lifetimes: Vec::new(),
             quick_modes: 0,
+            seen_qm: Vec::new(),
         }
     }
 
@@ -179,7 +222,7 @@ impl Responder {
                     panic!("mm1 without sa")
                 };
                 sa.emit(&mut self.sai_b);
-                let t = sa.proposals[0].transforms[0].clone();
+                let t = sa.proposals[0].transforms[self.quirks.pick].clone();
                 let a = |k| t.attr(k).unwrap().as_u64().unwrap() as u16;
                 self.cipher = l2sec_crypto::CipherAlg::from_ike(
                     a(1),
@@ -371,21 +414,31 @@ impl Responder {
         let p = Packet::new_checked(data).unwrap();
         let mid = p.message_id();
         let k = self.keys.as_ref().unwrap();
-        if let Some((qid, qiv, ni, nr, their, ours)) = self.qm.clone() {
-            if qid == mid {
-                let (payloads, _, _) = open(k, &qiv, data);
+        if let Some(q) = self.qm.clone() {
+            if q.mid == mid {
+                let (payloads, _, _) = open(k, &q.iv, data);
                 let Payload::Hash(h3) = &payloads[0] else {
                     panic!("qm3 without hash")
                 };
                 assert_eq!(
-                    &k.auth_hash(&[&[0], &mid.to_be_bytes(), &ni, &nr])[..],
+                    &k.auth_hash(&[&[0], &mid.to_be_bytes(), &q.ni, &q.nr])[..],
                     &h3[..],
                     "hash(3)"
                 );
-                let len = 20 + 20;
-                let km_in = keys::keymat(self.hash, &k.skeyid_d, None, 3, ours, &ni, &nr, len);
-                let km_out = keys::keymat(self.hash, &k.skeyid_d, None, 3, their, &ni, &nr, len);
-                self.child = Some((ours, km_in.to_vec(), their, km_out.to_vec()));
+                let km = |spi| {
+                    let g = q.gxy.as_deref();
+                    keys::keymat(
+                        self.hash,
+                        &k.skeyid_d,
+                        g,
+                        3,
+                        spi,
+                        &q.ni,
+                        &q.nr,
+                        q.keymat_len,
+                    )
+                };
+                self.child = Some((q.ours, km(q.ours).to_vec(), q.their, km(q.their).to_vec()));
                 return Vec::new();
             }
         }
@@ -429,13 +482,29 @@ impl Responder {
                 }
             })
             .unwrap();
+        let ke = payloads.iter().find_map(|p| {
+            if let Payload::Ke(k) = p {
+                Some(k.clone())
+            } else {
+                None
+            }
+        });
         let ids: Vec<Payload> = payloads
             .iter()
             .filter(|p| matches!(p, Payload::Id(_)))
             .cloned()
             .collect();
         let their = u32::from_be_bytes(sa.proposals[0].spi.clone().try_into().unwrap());
-        let t = sa.proposals[0].transforms[0].clone();
+        self.seen_qm.push(SeenQm {
+            offer: sa.proposals[0]
+                .transforms
+                .iter()
+                .map(esp_proposal)
+                .collect(),
+            ke_len: ke.as_ref().map(Vec::len),
+        });
+        let mut t = sa.proposals[0].transforms[0].clone();
+        let choice = esp_proposal(&t);
         let mut lifetimes = Vec::new();
         let mut life_type = 0;
         for a in &t.attributes {
@@ -451,12 +520,26 @@ impl Responder {
             Some(4),
             "udp-encapsulated transport after the nat-t float"
         );
+        if let Some(g) = self.quirks.reply_pfs {
+            t.attributes.retain(|a| a.kind != 3);
+            t.attributes.push(wire::Attribute::basic(3, g.id()));
+        }
         self.quick_modes += 1;
         let ours: u32 = 0x0bad_cafe + self.quick_modes;
         sa.proposals[0].spi = ours.to_be_bytes().to_vec();
         sa.proposals[0].transforms = vec![t];
         let nr = vec![9u8; 16];
         let mut rest = vec![Payload::Sa(sa), Payload::Nonce(nr.clone())];
+        // PFS: our KE in the group of the chosen transform, and the shared secret for KEYMAT.
+        let gxy = match (choice.pfs, ke) {
+            (Some(g), Some(gxi)) => {
+                let dh = DhKeyPair::generate(g, &mut self.rng).unwrap();
+                rest.push(Payload::Ke(dh.public_value().to_vec()));
+                Some(dh.compute_shared(&gxi).unwrap().to_vec())
+            }
+            (None, None) => None,
+            other => panic!("pfs group and ke disagree: {other:?}"),
+        };
         rest.extend(ids);
         // RESPONDER-LIFETIME: 1200 s.
         let mut life = Vec::new();
@@ -475,7 +558,16 @@ impl Responder {
         }));
         let chain = hashed(k, &[&mid.to_be_bytes(), &ni], &rest);
         let (msg, iv) = seal(k, &next_iv, self.header(exchange::QUICK, mid), chain);
-        self.qm = Some((mid, iv, ni, nr, their, ours));
+        self.qm = Some(QmState {
+            mid,
+            iv,
+            ni,
+            nr,
+            their,
+            ours,
+            gxy,
+            keymat_len: choice.cipher.keymat_len() + choice.integ.map_or(0, |i| i.key_len()),
+        });
         vec![msg]
     }
 
@@ -933,6 +1025,150 @@ fn kilobyte_lifetime_is_proposed_and_responder_lifetime_honoured() {
     );
     let events = pump(&mut i, &mut r, now);
     assert_eq!(child_ready(&events)[0].0.lifetime_kbytes, Some(100));
+}
+
+// ---------------------------------------------------------------- PFS
+
+/// Two phase 1 proposals that differ in the group only.
+const PFS_IKE_OFFER: [&str; 2] = ["aes128-sha256-modp2048", "aes128-sha256-ecp256"];
+
+fn pfs_config(pfs: PfsChoice) -> Config {
+    let mut c = config();
+    c.ike_proposals = PFS_IKE_OFFER
+        .iter()
+        .map(|s| parse_ike_proposal(s).unwrap())
+        .collect();
+    c.esp_proposals = vec![
+        parse_esp_proposal("aes128-sha256").unwrap(),
+        parse_esp_proposal("aes256-sha256").unwrap(),
+    ];
+    c.pfs = pfs;
+    c
+}
+
+/// Main mode and quick mode against a server that takes the second phase 1 proposal
+/// (ECP-256, not the first offered MODP-2048).
+fn run_pfs(pfs: PfsChoice, reply_pfs: Option<DhGroup>) -> (Vec<Event>, Responder) {
+    let now = Instant::now();
+    let mut i = initiator(pfs_config(pfs), now);
+    let mut r = Responder::new(
+        b"secret",
+        Quirks {
+            pick: 1,
+            reply_pfs,
+            ..Quirks::default()
+        },
+    );
+    let events = pump(&mut i, &mut r, now);
+    assert!(
+        matches!(&events[0], Event::Phase1Done { proposal, .. } if proposal == "aes128-sha256-ecp256"),
+        "{events:?}"
+    );
+    (events, r)
+}
+
+/// The one quick mode offer the responder saw, as proposal names, and its KE length.
+fn seen_offer(r: &Responder) -> (Vec<String>, Option<usize>) {
+    let [qm] = &r.seen_qm[..] else {
+        panic!("{} quick modes", r.seen_qm.len())
+    };
+    (
+        qm.offer.iter().map(ToString::to_string).collect(),
+        qm.ke_len,
+    )
+}
+
+/// The ESP keys of both directions equal the responder's keying material (which includes the
+/// PFS shared secret when quick mode had KE payloads).
+fn assert_child_keys_agree(events: &[Event], r: &Responder) {
+    let ready = child_ready(events);
+    assert_eq!(ready.len(), 1, "{events:?}");
+    let sa = ready[0].0;
+    let (r_in_spi, r_in, r_out_spi, r_out) =
+        r.child.clone().expect("responder finished quick mode");
+    assert_eq!((sa.outbound.spi, sa.inbound.spi), (r_in_spi, r_out_spi));
+    assert_eq!(
+        [&sa.outbound.enc_key[..], &sa.outbound.auth_key[..]].concat(),
+        r_in,
+        "outbound keying material"
+    );
+    assert_eq!(
+        [&sa.inbound.enc_key[..], &sa.inbound.auth_key[..]].concat(),
+        r_out,
+        "inbound keying material"
+    );
+}
+
+#[test]
+fn pfs_phase1_uses_the_group_the_server_chose() {
+    let (events, r) = run_pfs(PfsChoice::Phase1, None);
+    let (offer, ke_len) = seen_offer(&r);
+    assert_eq!(offer, ["aes128-sha256-ecp256", "aes256-sha256-ecp256"]);
+    assert_eq!(ke_len, Some(DhGroup::Ecp256.public_len()));
+    assert_child_keys_agree(&events, &r);
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::Failed(_))),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn pfs_phase1_reply_with_the_first_offered_group_is_refused() {
+    let (events, r) = run_pfs(PfsChoice::Phase1, Some(DhGroup::Modp2048));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Failed(Error::BadProposal(p)) if p.ends_with("-modp2048"))),
+        "{events:?}"
+    );
+    assert!(child_ready(&events).is_empty(), "{events:?}");
+    assert!(r.child.is_none(), "no quick mode message 3");
+}
+
+#[test]
+fn pfs_explicit_group_and_off_ignore_phase1() {
+    let (events, r) = run_pfs(PfsChoice::Group(DhGroup::Ecp384), None);
+    let (offer, ke_len) = seen_offer(&r);
+    assert_eq!(offer, ["aes128-sha256-ecp384", "aes256-sha256-ecp384"]);
+    assert_eq!(ke_len, Some(DhGroup::Ecp384.public_len()));
+    assert_child_keys_agree(&events, &r);
+
+    let (events, r) = run_pfs(PfsChoice::Off, None);
+    let (offer, ke_len) = seen_offer(&r);
+    assert_eq!(offer, ["aes128-sha256", "aes256-sha256"]);
+    assert_eq!(ke_len, None);
+    assert_child_keys_agree(&events, &r);
+}
+
+#[test]
+fn pfs_choice_resolves_against_phase1() {
+    assert_eq!(PfsChoice::Off.resolve(DhGroup::Ecp256), None);
+    assert_eq!(
+        PfsChoice::Phase1.resolve(DhGroup::Ecp256),
+        Some(DhGroup::Ecp256)
+    );
+    assert_eq!(
+        PfsChoice::Group(DhGroup::Modp2048).resolve(DhGroup::Ecp256),
+        Some(DhGroup::Modp2048)
+    );
+}
+
+#[test]
+fn aggressive_mode_reports_no_warning_event() {
+    let now = Instant::now();
+    let mut cfg = config();
+    cfg.ike_proposals = vec![parse_ike_proposal("aes128-sha256-ecp256").unwrap()];
+    cfg.aggressive = true;
+    let mut i = initiator(cfg, now);
+    let am1 = i.poll_transmit(now).expect("aggressive mode message 1");
+    assert_eq!(
+        Packet::new_checked(&am1.data[..]).unwrap().exchange(),
+        exchange::AGGRESSIVE
+    );
+    assert!(
+        i.poll_event().is_none(),
+        "the engine's plan owns the warning"
+    );
 }
 
 // ---------------------------------------------------------------- certificates
