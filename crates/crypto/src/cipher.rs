@@ -60,6 +60,71 @@ where
     Ok(())
 }
 
+/// One message of [`BlockCipher::encrypt_cbc_many`]: `data` (a multiple of the block length)
+/// is encrypted in place, chained from `iv` (one block).
+#[derive(Debug)]
+pub struct CbcJob<'a> {
+    /// The initialisation vector.
+    pub iv: &'a [u8],
+    /// The message, encrypted in place.
+    pub data: &'a mut [u8],
+}
+
+/// Messages whose blocks go through the cipher side by side: the AES-NI backend pipelines 8.
+const LANES: usize = 8;
+
+/// CBC encryption of several messages at once. Within one message CBC is serial (each block
+/// needs the previous ciphertext), so a lone message waits on the cipher's latency; taking
+/// block `i` of up to [`LANES`] messages together lets the cipher work on all of them at once.
+fn cbc_encrypt_many<C>(c: &C, jobs: &mut [CbcJob<'_>]) -> Result<(), CryptoError>
+where
+    C: BlockEncrypt + RcBlockCipher<BlockSize = cipher::consts::U16>,
+{
+    for j in jobs.iter() {
+        if j.iv.len() != 16 {
+            return Err(CryptoError::BadLength(
+                "iv length must equal the block length",
+            ));
+        }
+        if j.data.len() % 16 != 0 {
+            return Err(CryptoError::BadLength(
+                "data length must be a multiple of the block length",
+            ));
+        }
+    }
+    for group in jobs.chunks_mut(LANES) {
+        let mut chain = [GenericArray::<u8, cipher::consts::U16>::default(); LANES];
+        for (ch, j) in chain.iter_mut().zip(group.iter()) {
+            ch.copy_from_slice(j.iv);
+        }
+        let blocks = group.iter().map(|j| j.data.len() / 16).max().unwrap_or(0);
+        let mut lanes = [GenericArray::<u8, cipher::consts::U16>::default(); LANES];
+        let mut owner = [0usize; LANES];
+        for b in 0..blocks {
+            let at = b * 16..b * 16 + 16;
+            let mut n = 0;
+            for (k, j) in group.iter().enumerate() {
+                let Some(pt) = j.data.get(at.clone()) else {
+                    continue;
+                };
+                for ((x, p), c) in lanes[n].iter_mut().zip(pt).zip(chain[k].iter()) {
+                    *x = p ^ c;
+                }
+                owner[n] = k;
+                n += 1;
+            }
+            c.encrypt_blocks(&mut lanes[..n]);
+            for (ct, &k) in lanes[..n].iter().zip(&owner[..n]) {
+                group[k].data[at.clone()].copy_from_slice(ct);
+                chain[k] = *ct;
+            }
+        }
+        chain.zeroize();
+        lanes.zeroize();
+    }
+    Ok(())
+}
+
 fn cbc_decrypt<C>(c: &C, iv: &[u8], data: &mut [u8]) -> Result<(), CryptoError>
 where
     C: BlockDecryptMut + RcBlockCipher + Clone,
@@ -163,6 +228,31 @@ impl BlockCipher {
             BlockInner::Aes128(c) => cbc_encrypt(c, iv, data),
             BlockInner::Aes192(c) => cbc_encrypt(c, iv, data),
             BlockInner::Aes256(c) => cbc_encrypt(c, iv, data),
+        }
+    }
+
+    /// CBC-encrypts each job's data in place from its IV: the same result as
+    /// [`BlockCipher::encrypt_cbc`] on each in turn, but several times faster for AES on many
+    /// messages, whose blocks go through the cipher side by side. DES and 3DES take them one
+    /// by one. Nothing is encrypted when a job has a wrong length.
+    pub fn encrypt_cbc_many(&self, jobs: &mut [CbcJob<'_>]) -> Result<(), CryptoError> {
+        match &self.inner {
+            BlockInner::Aes128(c) => cbc_encrypt_many(c, jobs),
+            BlockInner::Aes192(c) => cbc_encrypt_many(c, jobs),
+            BlockInner::Aes256(c) => cbc_encrypt_many(c, jobs),
+            BlockInner::Des(_) | BlockInner::TripleDes(_) => {
+                let bl = self.alg.block_len();
+                if jobs
+                    .iter()
+                    .any(|j| j.iv.len() != bl || j.data.len() % bl != 0)
+                {
+                    return Err(CryptoError::BadLength(
+                        "iv and data lengths must fit the block length",
+                    ));
+                }
+                jobs.iter_mut()
+                    .try_for_each(|j| self.encrypt_cbc(j.iv, j.data))
+            }
         }
     }
 
@@ -323,6 +413,66 @@ mod tests {
 
     fn h(s: &str) -> Vec<u8> {
         hex::decode(s).expect("hex")
+    }
+
+    proptest::proptest! {
+        /// Many messages at once (ragged lengths, any count) give exactly what one at a time
+        /// gives, for every CBC cipher.
+        #[test]
+        fn cbc_many_equals_one_by_one(
+            alg in proptest::sample::select(vec![
+                CipherAlg::AesCbc { key_bits: 128 },
+                CipherAlg::AesCbc { key_bits: 192 },
+                CipherAlg::AesCbc { key_bits: 256 },
+                CipherAlg::TripleDesCbc,
+                CipherAlg::DesCbc,
+            ]),
+            key in proptest::collection::vec(proptest::num::u8::ANY, 32),
+            msgs in proptest::collection::vec((proptest::num::u8::ANY, 0usize..40), 0..20),
+        ) {
+            let c = BlockCipher::new(alg, &key[..alg.keymat_len()]).unwrap();
+            let bl = alg.block_len();
+            let ivs: Vec<Vec<u8>> = msgs.iter().map(|&(s, _)| vec![s.wrapping_mul(7); bl]).collect();
+            let mut one: Vec<Vec<u8>> = msgs
+                .iter()
+                .map(|&(s, blocks)| (0..blocks * bl).map(|i| s ^ i as u8).collect())
+                .collect();
+            let mut many = one.clone();
+            for (iv, m) in ivs.iter().zip(one.iter_mut()) {
+                c.encrypt_cbc(iv, m).unwrap();
+            }
+            let mut jobs: Vec<CbcJob<'_>> = ivs
+                .iter()
+                .zip(many.iter_mut())
+                .map(|(iv, data)| CbcJob { iv, data })
+                .collect();
+            c.encrypt_cbc_many(&mut jobs).unwrap();
+            proptest::prop_assert_eq!(many, one);
+        }
+    }
+
+    #[test]
+    fn cbc_many_refuses_bad_lengths_and_touches_nothing() {
+        let c = BlockCipher::new(CipherAlg::AesCbc { key_bits: 128 }, &[1; 16]).unwrap();
+        let (mut a, mut b) = (vec![0u8; 32], vec![0u8; 20]);
+        let mut jobs = [
+            CbcJob {
+                iv: &[0; 16],
+                data: &mut a,
+            },
+            CbcJob {
+                iv: &[0; 16],
+                data: &mut b,
+            },
+        ];
+        assert!(c.encrypt_cbc_many(&mut jobs).is_err());
+        assert_eq!(a, [0; 32], "nothing encrypted");
+        let mut a = vec![0u8; 32];
+        let mut jobs = [CbcJob {
+            iv: &[0; 8],
+            data: &mut a,
+        }];
+        assert!(c.encrypt_cbc_many(&mut jobs).is_err());
     }
 
     fn check_cbc(alg: CipherAlg, key: &str, iv: &str, pt: &[u8], ct: &str) {

@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use l2sec_esp::{Encapsulation, Sa, SaPair, Udp4500};
+use l2sec_esp::{Encapsulation, Sa, SaPair, SealJob, Udp4500};
 use l2sec_ike::{IkePort, Initiator};
 use l2sec_l2tp::{Lac, SessionHandle};
 use l2sec_ppp::{Link, Packet};
@@ -949,7 +949,10 @@ impl<'a> Conn<'a> {
     /// Sends the sealed datagrams of `txb` in order with one `sendmmsg` (UDP GSO where the
     /// socket takes it) over the data socket `how`. What does not fit the socket buffer is
     /// dropped, as [`Conn::send_l2tp`] does.
-    fn send_batch(&mut self, txb: &mut TxBatch, how: Out) {
+    fn send_batch(&mut self, txb: &mut TxBatch, how: Out) -> Result<(), ConnectError> {
+        if let Err(e) = self.seal_queued(txb) {
+            return Err(self.fail(ErrorKind::Internal, e));
+        }
         let sent = match how {
             Out::Udp4500 => self
                 .ipsec
@@ -969,7 +972,7 @@ impl<'a> Conn<'a> {
             }),
         };
         let Some(sent) = sent else {
-            return;
+            return Ok(());
         };
         if sent.full > 0 {
             trace!("send buffer full: dropped {} datagrams", sent.full);
@@ -980,6 +983,16 @@ impl<'a> Conn<'a> {
         if let Some(e) = sent.gso_refused {
             debug!("UDP GSO refused ({e}): sending datagram by datagram");
             self.gso = false;
+        }
+        Ok(())
+    }
+
+    /// Seals the datagrams framed into `txb` (see [`Conn::frame_data`]) with the current SA.
+    /// Without an SA (plain L2TP) they are final already.
+    fn seal_queued(&mut self, txb: &mut TxBatch) -> Result<(), String> {
+        match self.ipsec.as_mut().and_then(|i| i.esp.as_mut()) {
+            Some(pair) => seal_batch(pair.current_mut(), txb).map_err(|e| format!("ESP seal: {e}")),
+            None => Ok(()),
         }
     }
 
@@ -1157,16 +1170,18 @@ impl<'a> Conn<'a> {
     fn on_tun(&mut self) -> Result<(), ConnectError> {
         let mut txb = self.txb.take().unwrap_or_else(|| TxBatch::new(SLOT));
         let how = out_kind(self.ipsec.as_ref(), self.plain.is_some());
-        let res = if self.tun_offload {
+        let mut res = if self.tun_offload {
             self.read_tun_offload(&mut txb, how)
         } else {
             self.read_tun(&mut txb, how)
         };
-        if txb.len() > 0 {
+        if res.is_ok() && txb.len() > 0 {
             if let Some(how) = how {
-                self.send_batch(&mut txb, how);
+                res = self.send_batch(&mut txb, how);
             }
         }
+        // Nothing framed but unsealed may stay queued.
+        txb.clear();
         self.txb = Some(txb);
         res
     }
@@ -1195,7 +1210,7 @@ impl<'a> Conn<'a> {
             if how.is_none() {
                 continue;
             }
-            if let Some(range) = self.frame_and_seal(slot, n)? {
+            if let Some(range) = self.frame_data(slot, n)? {
                 txb.push(range);
             }
         }
@@ -1252,14 +1267,14 @@ impl<'a> Conn<'a> {
                     continue;
                 }
                 if txb.is_full() {
-                    self.send_batch(txb, how);
+                    self.send_batch(txb, how)?;
                 }
                 if n > room {
                     continue;
                 }
                 let slot = txb.next_slot();
                 slot[HEADROOM..HEADROOM + n].copy_from_slice(pkt);
-                if let Some(range) = self.frame_and_seal(slot, n)? {
+                if let Some(range) = self.frame_data(slot, n)? {
                     txb.push(range);
                 }
                 continue;
@@ -1278,11 +1293,11 @@ impl<'a> Conn<'a> {
             budget = budget.saturating_sub(segs.count() - 1);
             for k in 0..segs.count() {
                 if txb.is_full() {
-                    self.send_batch(txb, how);
+                    self.send_batch(txb, how)?;
                 }
                 let slot = txb.next_slot();
                 let len = segs.write(k, &mut slot[HEADROOM..]);
-                if let Some(range) = self.frame_and_seal(slot, len)? {
+                if let Some(range) = self.frame_data(slot, len)? {
                     txb.push(range);
                 }
             }
@@ -1290,10 +1305,12 @@ impl<'a> Conn<'a> {
         Ok(())
     }
 
-    /// Frames the IP packet at `slot[HEADROOM..HEADROOM + n]` for the session (PPP and L2TP
-    /// headers in front) and seals it in place. Returns the range of `slot` to send, or `None`
-    /// when the packet is not sent (no session, IPv6 while IPV6CP is closed, not IP).
-    fn frame_and_seal(
+    /// Frames the IP packet at `slot[HEADROOM..HEADROOM + n]` for the session (PPP, L2TP and,
+    /// with IPsec, inner UDP headers in front). Returns the range of `slot` to queue, or `None`
+    /// when the packet is not sent (no session, IPv6 while IPV6CP is closed, not IP). With
+    /// IPsec the range spans the ESP packet to be, trailer room included: the batch is sealed
+    /// just before it is sent ([`Conn::seal_queued`]).
+    fn frame_data(
         &mut self,
         slot: &mut [u8],
         n: usize,
@@ -1324,8 +1341,10 @@ impl<'a> Conn<'a> {
                 return Ok(None);
             }
         };
-        let range = seal_l2tp(slot, off, len, self.ipsec.as_mut(), self.l2tp_peer_port)
-            .map_err(|e| self.fail(ErrorKind::Internal, e))?;
+        let range = match self.ipsec.as_ref().and_then(|i| i.esp.as_ref()) {
+            Some(pair) => esp_frame(slot, off, len, pair.current(), self.l2tp_peer_port),
+            None => off..off + len,
+        };
         self.ctx.bytes_out += n as u64;
         Ok(Some(range))
     }
@@ -1397,6 +1416,24 @@ fn seal_l2tp(
         return Ok(off..off + len);
     };
     let sa = pair.current_mut();
+    let r = esp_frame(tx, off, len, sa, peer_port);
+    let payload = r.len() - sa.header_len() - sa.max_trailer_len();
+    let n = sa
+        .seal(&mut tx[r.clone()], payload, l2sec_esp::NEXT_HEADER_UDP)
+        .map_err(|e| format!("ESP seal: {e}"))?;
+    Ok(r.start..r.start + n)
+}
+
+/// Writes the inner UDP header (L2TP port to the LNS's) in front of the L2TP datagram at
+/// `tx[off..off + len]` and returns the span of the ESP packet to be sealed there by `sa`: its
+/// header room, the UDP datagram and room for the largest trailer.
+fn esp_frame(
+    tx: &mut [u8],
+    off: usize,
+    len: usize,
+    sa: &Sa,
+    peer_port: u16,
+) -> std::ops::Range<usize> {
     let udp_off = off - l2sec_esp::udp::HEADER_LEN;
     l2sec_esp::udp::write_header(
         &mut tx[udp_off..],
@@ -1406,11 +1443,46 @@ fn seal_l2tp(
         l2sec_esp::udp::Checksum::Zero,
     );
     let esp_off = udp_off - sa.header_len();
-    let end = off + len + sa.max_trailer_len();
-    let n = sa
-        .seal(&mut tx[esp_off..end], l2sec_esp::udp::HEADER_LEN + len, 17)
-        .map_err(|e| format!("ESP seal: {e}"))?;
-    Ok(esp_off..esp_off + n)
+    esp_off..off + len + sa.max_trailer_len()
+}
+
+/// Seals every datagram queued in `txb`, each framed by [`esp_frame`] for `sa` (its range spans
+/// header room, the UDP datagram and trailer room), eight at a time: with AES-CBC their blocks
+/// go through the cipher together. Each range is cut to the sealed packet. On an error the
+/// batch is emptied: nothing unsealed may be sent.
+fn seal_batch(sa: &mut Sa, txb: &mut TxBatch) -> Result<(), l2sec_esp::Error> {
+    let room = sa.header_len() + sa.max_trailer_len();
+    let mut queued = txb.queued_mut();
+    let mut res = Ok(());
+    let mut more = true;
+    while more && res.is_ok() {
+        let mut jobs: [SealJob<'_>; 8] = std::array::from_fn(|_| SealJob::default());
+        let mut ranges: [Option<&mut std::ops::Range<usize>>; 8] = Default::default();
+        let mut n = 0;
+        for (job, slot) in jobs.iter_mut().zip(ranges.iter_mut()) {
+            let Some((bytes, range)) = queued.next() else {
+                more = false;
+                break;
+            };
+            *job = SealJob {
+                payload_len: bytes.len().saturating_sub(room),
+                buf: bytes,
+                next_header: l2sec_esp::NEXT_HEADER_UDP,
+                len: 0,
+            };
+            *slot = Some(range);
+            n += 1;
+        }
+        res = sa.seal_many(&mut jobs[..n]);
+        for (job, range) in jobs[..n].iter().zip(ranges.iter_mut().flatten()) {
+            range.end = range.start + job.len;
+        }
+    }
+    drop(queued);
+    if res.is_err() {
+        txb.clear();
+    }
+    res
 }
 
 /// A raw IPv4 protocol-50 socket connected to the server.
@@ -1433,4 +1505,97 @@ fn open_raw_esp(server: IpAddr) -> io::Result<AsyncFd<socket2::Socket>> {
     #[allow(unsafe_code)]
     let fd = unsafe { AsyncFd::register(s)? };
     Ok(fd)
+}
+
+#[cfg(test)]
+mod seal_tests {
+    use super::*;
+    use l2sec_crypto::{CipherAlg, IntegAlg, Policy, Rng, TestRng};
+    use l2sec_esp::{DirectionKeys, SaConfig};
+    use zeroize::Zeroizing;
+
+    /// Two ends of one SA: `tx` seals what `rx` opens.
+    fn sa_pair(cipher: CipherAlg, integ: Option<IntegAlg>) -> (Sa, Sa) {
+        let mut rng = TestRng::new(9);
+        let mut key = |n: usize| {
+            let mut k = Zeroizing::new(vec![0u8; n]);
+            rng.fill(&mut k);
+            k
+        };
+        let out = DirectionKeys {
+            spi: 0x1000_0001,
+            enc_key: key(cipher.keymat_len()),
+            auth_key: key(integ.map_or(0, |i| i.key_len())),
+        };
+        let back = DirectionKeys {
+            spi: 0x2000_0002,
+            ..out.clone()
+        };
+        let cfg = SaConfig {
+            cipher,
+            integ,
+            outbound: out.clone(),
+            inbound: back.clone(),
+            encap: Encapsulation::Udp {
+                local_port: 4500,
+                remote_port: 4500,
+            },
+            nat_oa: None,
+            lifetime_secs: None,
+            lifetime_kbytes: None,
+        };
+        let peer = SaConfig {
+            outbound: back,
+            inbound: out,
+            ..cfg.clone()
+        };
+        let mut rng = TestRng::new(10);
+        (
+            Sa::new(&cfg, Policy::Legacy, &mut rng).unwrap(),
+            Sa::new(&peer, Policy::Legacy, &mut rng).unwrap(),
+        )
+    }
+
+    /// A batch framed as the data path frames it and sealed by `seal_batch` opens packet by
+    /// packet, in order, with every payload intact: no datagram is left unsealed, whatever the
+    /// batch's size (not a multiple of the eight sealed together) and the packets' lengths.
+    #[test]
+    fn a_sealed_batch_opens_packet_by_packet() {
+        for (cipher, integ) in [
+            (
+                CipherAlg::AesCbc { key_bits: 256 },
+                Some(IntegAlg::HmacSha1_96),
+            ),
+            (
+                CipherAlg::AesCbc { key_bits: 128 },
+                Some(IntegAlg::HmacSha256_128),
+            ),
+            (CipherAlg::AesGcm16 { key_bits: 128 }, None),
+        ] {
+            let (mut tx, mut rx) = sa_pair(cipher, integ);
+            let mut txb = TxBatch::new(2048);
+            let mut payloads = Vec::new();
+            for k in 0..batch::CAP - 3 {
+                let len = 40 + (k * 97) % 1400;
+                let payload: Vec<u8> = (0..len).map(|i| (i * 7 + k) as u8).collect();
+                let slot = txb.next_slot();
+                slot[HEADROOM..HEADROOM + len].copy_from_slice(&payload);
+                let range = esp_frame(slot, HEADROOM, len, &tx, 1701);
+                txb.push(range);
+                payloads.push(payload);
+            }
+            seal_batch(&mut tx, &mut txb).unwrap();
+            let mut n = 0;
+            for ((pkt, range), want) in txb.queued_mut().zip(&payloads) {
+                assert_eq!(pkt.len(), range.len());
+                let o = rx
+                    .open(pkt)
+                    .unwrap_or_else(|e| panic!("{cipher:?} packet {n}: {e}"));
+                let udp = &pkt[o.payload];
+                assert_eq!(&udp[8..], &want[..], "{cipher:?} packet {n}");
+                n += 1;
+            }
+            assert_eq!(n, payloads.len());
+        }
+    }
 }

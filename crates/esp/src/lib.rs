@@ -21,7 +21,9 @@ pub use encap::{
 };
 pub use error::Error;
 pub use pair::{Endpoint, SaPair};
-pub use sa::{Drops, Event, NEXT_HEADER_DUMMY, NEXT_HEADER_UDP, Opened, SEQ_SOFT_LIMIT, Sa, Stats};
+pub use sa::{
+    Drops, Event, NEXT_HEADER_DUMMY, NEXT_HEADER_UDP, Opened, SEQ_SOFT_LIMIT, Sa, SealJob, Stats,
+};
 
 #[cfg(test)]
 mod tests;

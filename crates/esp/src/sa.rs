@@ -5,7 +5,9 @@ use crate::config::{Encapsulation, SaConfig};
 use crate::replay::{ReplayVerdict, ReplayWindow};
 use crate::udp::{Checksum, ChecksumCheck};
 use core::ops::Range;
-use l2sec_crypto::{Aead, BlockCipher, CipherAlg, IntegAlg, Mac, Policy, Rng, check_policy};
+use l2sec_crypto::{
+    Aead, BlockCipher, CbcJob, CipherAlg, IntegAlg, Mac, Policy, Rng, check_policy,
+};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 use zeroize::Zeroizing;
@@ -127,6 +129,29 @@ pub struct Opened {
 enum Transform {
     Cbc { cipher: BlockCipher, mac: Mac },
     Gcm(Aead),
+}
+
+/// One packet of [`Sa::seal_many`]: `buf`, `payload_len` and `next_header` as for
+/// [`Sa::seal`]; `len` receives the sealed length.
+#[derive(Debug, Default)]
+pub struct SealJob<'a> {
+    /// The packet's buffer: header room, payload, trailer room.
+    pub buf: &'a mut [u8],
+    /// Length of the payload at `buf[header_len..]`.
+    pub payload_len: usize,
+    /// The next header value (17 for UDP).
+    pub next_header: u8,
+    /// Set by [`Sa::seal_many`]: the ESP packet's length from `buf[0]`.
+    pub len: usize,
+}
+
+/// A CBC packet of `pkt.len()` bytes cut into its header (SPI, sequence number, IV), its
+/// ciphertext and its ICV.
+fn cbc_parts(pkt: &mut [u8], hl: usize, icv: usize) -> (&[u8], &mut [u8], &mut [u8]) {
+    let (head, rest) = pkt.split_at_mut(hl);
+    let ct_len = rest.len() - icv;
+    let (ct, tag) = rest.split_at_mut(ct_len);
+    (head, ct, tag)
 }
 
 /// Unpredictable CBC IVs: AES-128 over a counter under a random key (RFC 4303 section 3.3.2 /
@@ -442,6 +467,71 @@ impl Sa {
         payload_len: usize,
         next_header: u8,
     ) -> Result<usize, Error> {
+        let total = self.seal_begin(buf, payload_len, next_header)?;
+        if let Transform::Cbc { cipher, mac } = &self.out {
+            let (head, ct, icv) = cbc_parts(&mut buf[..total], self.header_len(), self.icv_len);
+            cipher.encrypt_cbc(&head[ESP_FIXED..], ct)?;
+            mac.sign(&[head, ct], icv);
+        }
+        Ok(total)
+    }
+
+    /// Seals several packets in order, with consecutive sequence numbers: the same as
+    /// [`Sa::seal`] on each in turn (each job's `len` receives the sealed length), but with
+    /// AES-CBC the packets go through the cipher together, several times faster than one by
+    /// one. On an error the jobs before the failing one are sealed and the rest untouched.
+    pub fn seal_many(&mut self, jobs: &mut [SealJob<'_>]) -> Result<(), Error> {
+        let mut done = 0;
+        let mut failed = None;
+        for j in jobs.iter_mut() {
+            match self.seal_begin(j.buf, j.payload_len, j.next_header) {
+                Ok(total) => {
+                    j.len = total;
+                    done += 1;
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Transform::Cbc { cipher, mac } = &self.out {
+            let (hl, icv) = (self.header_len(), self.icv_len);
+            // Eight packets a round, the cipher's parallel width; spare lanes stay empty.
+            for group in jobs[..done].chunks_mut(8) {
+                let n = group.len();
+                let mut parts: [(&[u8], &mut [u8], &mut [u8]); 8] =
+                    std::array::from_fn(|_| (&[][..], &mut [][..], &mut [][..]));
+                for (p, j) in parts.iter_mut().zip(group.iter_mut()) {
+                    *p = cbc_parts(&mut j.buf[..j.len], hl, icv);
+                }
+                let mut cbc: [CbcJob<'_>; 8] = std::array::from_fn(|_| CbcJob {
+                    iv: &[],
+                    data: &mut [],
+                });
+                for (c, (head, ct, _)) in cbc.iter_mut().zip(parts[..n].iter_mut()) {
+                    *c = CbcJob {
+                        iv: &head[ESP_FIXED..],
+                        data: ct,
+                    };
+                }
+                cipher.encrypt_cbc_many(&mut cbc[..n])?;
+                for (head, ct, tag) in parts[..n].iter_mut() {
+                    mac.sign(&[head, ct], tag);
+                }
+            }
+        }
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// Everything of sealing but the CBC encryption and the ICV, which the caller adds (see
+    /// [`cbc_parts`]); with AES-GCM the whole seal. Counts the packet. Returns its length.
+    fn seal_begin(
+        &mut self,
+        buf: &mut [u8],
+        payload_len: usize,
+        next_header: u8,
+    ) -> Result<usize, Error> {
         if self.hard_hit {
             return Err(Error::Expired);
         }
@@ -474,7 +564,7 @@ impl Sa {
         let (head, rest) = buf.split_at_mut(hl);
         let (ct, tail) = rest.split_at_mut(ct_len);
         match &self.out {
-            Transform::Cbc { cipher, mac } => {
+            Transform::Cbc { .. } => {
                 let iv = &mut head[ESP_FIXED..];
                 if let Some(g) = self.ivgen.as_mut() {
                     g.next(iv)?;
@@ -483,8 +573,6 @@ impl Sa {
                 if let Some(t) = self.test_iv.take() {
                     iv.copy_from_slice(&t);
                 }
-                cipher.encrypt_cbc(iv, ct)?;
-                mac.sign(&[head, ct], &mut tail[..self.icv_len]);
             }
             Transform::Gcm(aead) => {
                 // The explicit IV is the 64-bit sequence counter: unique per key (RFC 4106 section 3.1).

@@ -197,6 +197,27 @@ impl TxBatch {
         &mut self.buf[start..start + self.slot_len]
     }
 
+    /// The queued datagrams, in order: each one's bytes and its range (absolute in the batch),
+    /// which the caller may shorten after rewriting the bytes in place (sealing).
+    pub(super) fn queued_mut(
+        &mut self,
+    ) -> impl Iterator<Item = (&mut [u8], &mut Range<usize>)> + '_ {
+        let slot_len = self.slot_len;
+        self.buf
+            .chunks_exact_mut(slot_len)
+            .zip(self.queued.iter_mut())
+            .enumerate()
+            .map(move |(k, (slot, r))| {
+                let base = k * slot_len;
+                (&mut slot[r.start - base..r.end - base], r)
+            })
+    }
+
+    /// Drops what is queued.
+    pub(super) fn clear(&mut self) {
+        self.queued.clear();
+    }
+
     /// Queues bytes `range` of the slot last returned by [`TxBatch::next_slot`].
     pub(super) fn push(&mut self, range: Range<usize>) {
         assert!(!self.is_full() && range.start <= range.end && range.end <= self.slot_len);

@@ -18,8 +18,8 @@ use super::offload::{Gro, Segments, VnetHdr, complete_checksum, fold, sum};
 
 const SANDBOX_ENV: &str = "L2SEC_ENGINE_TUN_SANDBOX";
 const TEST: &str = "conn::tuntest::tcp_through_a_tun_with_offload";
-const LOCAL: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
-const PEER: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
+const LOCAL: Ipv4Addr = Ipv4Addr::new(198, 18, 77, 1);
+const PEER: Ipv4Addr = Ipv4Addr::new(198, 18, 77, 2);
 const PORT: u16 = 5001;
 /// Bytes the client sends (through TSO), and the peer sends back (through GRO).
 const UP: usize = 200_000;
