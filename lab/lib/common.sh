@@ -73,6 +73,18 @@ _apt_install() {
 		-o DPkg::Lock::Timeout=600 "$@" >>"$LAB_APT_LOG" 2>&1
 }
 
+# apt_mirror: the machine's Debian mirror (the first non-security one apt uses).
+apt_mirror() {
+	local m=""
+	m=$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^https?:\/\//) { print $i; break } }' \
+		/etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | grep -v security | head -n 1) || m=""
+	if [ -z "$m" ]; then
+		m=$(awk 'tolower($1) == "uris:" { print $2 }' /etc/apt/sources.list.d/*.sources 2>/dev/null |
+			grep -v security | head -n 1) || m=""
+	fi
+	echo "${m:-http://deb.debian.org/debian}"
+}
+
 # ---------------------------------------------------------------------------- namespaces
 
 ns_exists() { [ -e "/run/netns/$1" ]; }

@@ -51,18 +51,6 @@ lx_namespaces() {
 	echo
 }
 
-# The machine's Debian mirror (the first non-security one apt uses).
-lx_mirror() {
-	local m=""
-	m=$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^https?:\/\//) { print $i; break } }' \
-		/etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | grep -v security | head -n 1) || m=""
-	if [ -z "$m" ]; then
-		m=$(awk 'tolower($1) == "uris:" { print $2 }' /etc/apt/sources.list.d/*.sources 2>/dev/null |
-			grep -v security | head -n 1) || m=""
-	fi
-	echo "${m:-http://deb.debian.org/debian}"
-}
-
 # lx_image: the cached image (root.img, vmlinuz, initrd.img), built when missing or outdated.
 lx_image() {
 	local stamp root mirror size t0 log=$LX_CACHE/build.log
@@ -75,7 +63,7 @@ lx_image() {
 	rm -f "$LX_CACHE/stamp" "$LX_CACHE/root.img"
 	root=$LX_CACHE/root
 	case "$root" in /var/cache/* | /tmp/*) rm -rf -- "$root" ;; *) die "refusing to wipe $root" ;; esac
-	mirror=$(lx_mirror)
+	mirror=$(apt_mirror)
 	t0=$SECONDS
 	say "building the Linux server image (debootstrap bookworm from $mirror; a few minutes; log: $log)"
 	: >"$log"

@@ -210,7 +210,14 @@ async fn signals(stop: watch::Sender<bool>, json: bool) {
         count += 1;
         if count == 1 {
             if !json {
-                eprintln!("\r\x1b[2Kdisconnecting (again to force)");
+                // Clears a spinner line on a terminal; elsewhere (the journal under systemd) the
+                // escape sequence would turn the line into binary data.
+                let clear = if std::io::stderr().is_terminal() {
+                    "\r\x1b[2K"
+                } else {
+                    ""
+                };
+                eprintln!("{clear}disconnecting (again to force)");
             }
             let _ = stop.send(true);
         } else {
