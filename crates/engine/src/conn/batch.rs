@@ -17,7 +17,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::ops::Range;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 
 use tokio::io::Interest;
 
@@ -62,60 +62,49 @@ pub(super) trait BatchFd {
     ) -> io::Result<usize>;
 }
 
-impl BatchFd for tokio::net::UdpSocket {
-    fn send_mmsg(
+/// A descriptor the batches can make system calls on: `io` runs one non-blocking call under
+/// the descriptor's readiness tracking, where it has one.
+pub(super) trait ReadyFd {
+    /// Runs `call` on the descriptor (`interest`: what the call waits for).
+    fn io<R>(
         &self,
-        buf: &[u8],
-        queued: &[Range<usize>],
-        msgs: &[OutMsg],
-        dest: Option<SocketAddr>,
-    ) -> io::Result<usize> {
-        self.try_io(Interest::WRITABLE, || {
-            sys::sendmmsg(self.as_fd(), buf, queued, msgs, dest)
-        })
-    }
+        interest: Interest,
+        call: impl FnOnce(BorrowedFd<'_>) -> io::Result<R>,
+    ) -> io::Result<R>;
+}
 
-    fn recv_mmsg(
+impl ReadyFd for tokio::net::UdpSocket {
+    fn io<R>(
         &self,
-        buf: &mut [u8],
-        slot_len: usize,
-        meta: &mut RxMeta,
-        from: bool,
-    ) -> io::Result<usize> {
-        self.try_io(Interest::READABLE, || {
-            sys::recvmmsg(self.as_fd(), buf, slot_len, meta, from)
-        })
+        interest: Interest,
+        call: impl FnOnce(BorrowedFd<'_>) -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.try_io(interest, || call(self.as_fd()))
     }
 }
 
-impl BatchFd for tokio::io::unix::AsyncFd<socket2::Socket> {
-    fn send_mmsg(
+impl ReadyFd for tokio::io::unix::AsyncFd<socket2::Socket> {
+    fn io<R>(
         &self,
-        buf: &[u8],
-        queued: &[Range<usize>],
-        msgs: &[OutMsg],
-        dest: Option<SocketAddr>,
-    ) -> io::Result<usize> {
-        self.try_io(Interest::WRITABLE, |s| {
-            sys::sendmmsg(s.as_fd(), buf, queued, msgs, dest)
-        })
-    }
-
-    fn recv_mmsg(
-        &self,
-        buf: &mut [u8],
-        slot_len: usize,
-        meta: &mut RxMeta,
-        from: bool,
-    ) -> io::Result<usize> {
-        self.try_io(Interest::READABLE, |s| {
-            sys::recvmmsg(s.as_fd(), buf, slot_len, meta, from)
-        })
+        interest: Interest,
+        call: impl FnOnce(BorrowedFd<'_>) -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.try_io(interest, |s| call(s.as_fd()))
     }
 }
 
 #[cfg(test)]
-impl BatchFd for std::net::UdpSocket {
+impl ReadyFd for std::net::UdpSocket {
+    fn io<R>(
+        &self,
+        _interest: Interest,
+        call: impl FnOnce(BorrowedFd<'_>) -> io::Result<R>,
+    ) -> io::Result<R> {
+        call(self.as_fd())
+    }
+}
+
+impl<T: ReadyFd> BatchFd for T {
     fn send_mmsg(
         &self,
         buf: &[u8],
@@ -123,7 +112,9 @@ impl BatchFd for std::net::UdpSocket {
         msgs: &[OutMsg],
         dest: Option<SocketAddr>,
     ) -> io::Result<usize> {
-        sys::sendmmsg(self.as_fd(), buf, queued, msgs, dest)
+        self.io(Interest::WRITABLE, |fd| {
+            sys::sendmmsg(fd, buf, queued, msgs, dest)
+        })
     }
 
     fn recv_mmsg(
@@ -133,7 +124,9 @@ impl BatchFd for std::net::UdpSocket {
         meta: &mut RxMeta,
         from: bool,
     ) -> io::Result<usize> {
-        sys::recvmmsg(self.as_fd(), buf, slot_len, meta, from)
+        self.io(Interest::READABLE, |fd| {
+            sys::recvmmsg(fd, buf, slot_len, meta, from)
+        })
     }
 }
 
