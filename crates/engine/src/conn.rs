@@ -108,8 +108,8 @@ pub(crate) struct Conn<'a> {
     tx: Vec<u8>,
     /// Datagrams received by one `recvmmsg` (allocated on first use).
     rxb: RxBatch,
-    /// Data packets read from the TUN device in one wake-up, sealed, waiting for one
-    /// `sendmmsg` (allocated when the link comes up).
+    /// Data packets read from the TUN device in one wake-up, framed, waiting to be sealed and
+    /// sent with one `sendmmsg` (allocated when the link comes up).
     txb: Option<TxBatch>,
     /// The data socket (UDP 4500, or plain L2TP) takes UDP GSO messages.
     gso: bool,
@@ -946,8 +946,8 @@ impl<'a> Conn<'a> {
         Ok(())
     }
 
-    /// Sends the sealed datagrams of `txb` in order with one `sendmmsg` (UDP GSO where the
-    /// socket takes it) over the data socket `how`. What does not fit the socket buffer is
+    /// Seals the datagrams of `txb` and sends them in order with one `sendmmsg` (UDP GSO where
+    /// the socket takes it) over the data socket `how`. What does not fit the socket buffer is
     /// dropped, as [`Conn::send_l2tp`] does.
     fn send_batch(&mut self, txb: &mut TxBatch, how: Out) -> Result<(), ConnectError> {
         if let Err(e) = self.seal_queued(txb) {
@@ -1165,8 +1165,8 @@ impl<'a> Conn<'a> {
     }
 
     /// The TUN device: reads up to one batch of IP packets (with offload, up to
-    /// [`TUN_BUDGET`] segments of TCP super-packets), frames and seals each in its own slot
-    /// of the send batch, and sends them with one `sendmmsg` a batch.
+    /// [`TUN_BUDGET`] segments of TCP super-packets), frames each in its own slot of the send
+    /// batch, and seals and sends them with one `sendmmsg` a batch.
     fn on_tun(&mut self) -> Result<(), ConnectError> {
         let mut txb = self.txb.take().unwrap_or_else(|| TxBatch::new(SLOT));
         let how = out_kind(self.ipsec.as_ref(), self.plain.is_some());
@@ -1447,42 +1447,39 @@ fn esp_frame(
 }
 
 /// Seals every datagram queued in `txb`, each framed by [`esp_frame`] for `sa` (its range spans
-/// header room, the UDP datagram and trailer room), eight at a time: with AES-CBC their blocks
-/// go through the cipher together. Each range is cut to the sealed packet. On an error the
-/// batch is emptied: nothing unsealed may be sent.
+/// header room, the UDP datagram and trailer room), with one [`Sa::seal_many`]: with AES-CBC
+/// their blocks go through the cipher together. Each range is cut to the sealed packet. On an
+/// error the batch is emptied: nothing unsealed may be sent.
 fn seal_batch(sa: &mut Sa, txb: &mut TxBatch) -> Result<(), l2sec_esp::Error> {
     let room = sa.header_len() + sa.max_trailer_len();
-    let mut queued = txb.queued_mut();
-    let mut res = Ok(());
-    let mut more = true;
-    while more && res.is_ok() {
-        let mut jobs: [SealJob<'_>; 8] = std::array::from_fn(|_| SealJob::default());
-        let mut ranges: [Option<&mut std::ops::Range<usize>>; 8] = Default::default();
+    let mut lens = [0usize; batch::CAP];
+    let res = {
+        let mut jobs: [SealJob<'_>; batch::CAP] = std::array::from_fn(|_| SealJob::default());
         let mut n = 0;
-        for (job, slot) in jobs.iter_mut().zip(ranges.iter_mut()) {
-            let Some((bytes, range)) = queued.next() else {
-                more = false;
-                break;
-            };
-            *job = SealJob {
+        // A batch holds at most CAP datagrams: every one gets a job.
+        for (bytes, _) in txb.queued_mut() {
+            jobs[n] = SealJob {
                 payload_len: bytes.len().saturating_sub(room),
                 buf: bytes,
                 next_header: l2sec_esp::NEXT_HEADER_UDP,
                 len: 0,
             };
-            *slot = Some(range);
             n += 1;
         }
-        res = sa.seal_many(&mut jobs[..n]);
-        for (job, range) in jobs[..n].iter().zip(ranges.iter_mut().flatten()) {
-            range.end = range.start + job.len;
+        let res = sa.seal_many(&mut jobs[..n]);
+        for (len, job) in lens.iter_mut().zip(&jobs[..n]) {
+            *len = job.len;
         }
-    }
-    drop(queued);
+        res
+    };
     if res.is_err() {
         txb.clear();
+        return res;
     }
-    res
+    for ((_, range), len) in txb.queued_mut().zip(lens) {
+        range.end = range.start + len;
+    }
+    Ok(())
 }
 
 /// A raw IPv4 protocol-50 socket connected to the server.
