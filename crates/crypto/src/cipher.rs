@@ -70,12 +70,14 @@ pub struct CbcJob<'a> {
     pub data: &'a mut [u8],
 }
 
-/// Messages whose blocks go through the cipher side by side: the AES-NI backend pipelines 8.
-const LANES: usize = 8;
+/// Messages whose blocks [`BlockCipher::encrypt_cbc_many`] puts through the cipher side by side
+/// (the AES-NI backend pipelines 8): callers batching for it gain nothing beyond this many.
+pub const CBC_LANES: usize = 8;
 
 /// CBC encryption of several messages at once. Within one message CBC is serial (each block
 /// needs the previous ciphertext), so a lone message waits on the cipher's latency; taking
-/// block `i` of up to [`LANES`] messages together lets the cipher work on all of them at once.
+/// block `i` of up to [`CBC_LANES`] messages together lets the cipher work on all of them at
+/// once.
 fn cbc_encrypt_many<C>(c: &C, jobs: &mut [CbcJob<'_>]) -> Result<(), CryptoError>
 where
     C: BlockEncrypt + RcBlockCipher<BlockSize = cipher::consts::U16>,
@@ -92,14 +94,14 @@ where
             ));
         }
     }
-    for group in jobs.chunks_mut(LANES) {
-        let mut chain = [GenericArray::<u8, cipher::consts::U16>::default(); LANES];
+    for group in jobs.chunks_mut(CBC_LANES) {
+        let mut chain = [GenericArray::<u8, cipher::consts::U16>::default(); CBC_LANES];
         for (ch, j) in chain.iter_mut().zip(group.iter()) {
             ch.copy_from_slice(j.iv);
         }
         let blocks = group.iter().map(|j| j.data.len() / 16).max().unwrap_or(0);
-        let mut lanes = [GenericArray::<u8, cipher::consts::U16>::default(); LANES];
-        let mut owner = [0usize; LANES];
+        let mut lanes = [GenericArray::<u8, cipher::consts::U16>::default(); CBC_LANES];
+        let mut owner = [0usize; CBC_LANES];
         for b in 0..blocks {
             let at = b * 16..b * 16 + 16;
             let mut n = 0;

@@ -15,7 +15,7 @@ mod primes;
 mod rng;
 
 pub use alg::{CipherAlg, DhGroup, HashAlg, IntegAlg, Policy, Strength};
-pub use cipher::{Aead, BlockCipher, CbcJob};
+pub use cipher::{Aead, BlockCipher, CBC_LANES, CbcJob};
 pub use dh::DhKeyPair;
 pub use error::CryptoError;
 pub use mac::{Mac, Prf, des_encrypt_7, hash, md4, md5, prf, sha1};

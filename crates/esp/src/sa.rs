@@ -6,7 +6,7 @@ use crate::replay::{ReplayVerdict, ReplayWindow};
 use crate::udp::{Checksum, ChecksumCheck};
 use core::ops::Range;
 use l2sec_crypto::{
-    Aead, BlockCipher, CbcJob, CipherAlg, IntegAlg, Mac, Policy, Rng, check_policy,
+    Aead, BlockCipher, CBC_LANES, CbcJob, CipherAlg, IntegAlg, Mac, Policy, Rng, check_policy,
 };
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -497,15 +497,15 @@ impl Sa {
         }
         if let Transform::Cbc { cipher, mac } = &self.out {
             let (hl, icv) = (self.header_len(), self.icv_len);
-            // Eight packets a round, the cipher's parallel width; spare lanes stay empty.
-            for group in jobs[..done].chunks_mut(8) {
+            // The cipher's parallel width a round; spare lanes stay empty.
+            for group in jobs[..done].chunks_mut(CBC_LANES) {
                 let n = group.len();
-                let mut parts: [(&[u8], &mut [u8], &mut [u8]); 8] =
+                let mut parts: [(&[u8], &mut [u8], &mut [u8]); CBC_LANES] =
                     std::array::from_fn(|_| (&[][..], &mut [][..], &mut [][..]));
                 for (p, j) in parts.iter_mut().zip(group.iter_mut()) {
                     *p = cbc_parts(&mut j.buf[..j.len], hl, icv);
                 }
-                let mut cbc: [CbcJob<'_>; 8] = std::array::from_fn(|_| CbcJob {
+                let mut cbc: [CbcJob<'_>; CBC_LANES] = std::array::from_fn(|_| CbcJob {
                     iv: &[],
                     data: &mut [],
                 });
