@@ -71,6 +71,24 @@ impl Ctx {
         let _ = self.events.send(Event::Up(info));
     }
 
+    /// Between attempts: `status` says "reconnecting", systemd's STATUS= names the cause and
+    /// the wait (`systemctl status` shows it), and the event goes out.
+    fn reconnecting(&self, attempt: u32, delay: Duration, error: ConnectError) {
+        self.status.send_modify(|s| {
+            s.state = RECONNECTING.to_owned();
+            s.up = None;
+            s.reconnects += 1;
+        });
+        if self.notify {
+            sdnotify::notify(&reconnecting_status(attempt, delay, &error));
+        }
+        let _ = self.events.send(Event::Reconnecting {
+            attempt,
+            delay,
+            error,
+        });
+    }
+
     fn sync_counters(&self) {
         let (bi, bo) = (self.bytes_in, self.bytes_out);
         self.status.send_modify(|s| {
@@ -112,6 +130,18 @@ impl Stop {
     fn is_fired(&self) -> bool {
         self.fired || *self.shutdown.borrow()
     }
+}
+
+/// The `state` that `status` reports while waiting to reconnect.
+pub const RECONNECTING: &str = "reconnecting";
+
+/// The sd_notify line while waiting to reconnect, e.g.
+/// `STATUS=reconnecting in 4s (attempt 2): IKE phase 1: no answer from 198.18.0.1`.
+fn reconnecting_status(attempt: u32, delay: Duration, error: &ConnectError) -> String {
+    format!(
+        "STATUS={RECONNECTING} in {}s (attempt {attempt}): {error}",
+        delay.as_secs()
+    )
 }
 
 /// Backoff before reconnect attempt `n` (from 1): 2, 4, 8, ... seconds, at most 60.
@@ -245,12 +275,7 @@ pub async fn run(
                     attempt + 1
                 };
                 let delay = backoff(attempt);
-                ctx.status.send_modify(|s| s.reconnects += 1);
-                let _ = ctx.events.send(Event::Reconnecting {
-                    attempt,
-                    delay,
-                    error: e,
-                });
+                ctx.reconnecting(attempt, delay, e);
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
                     () = stop.requested() => break Ok(()),
@@ -282,6 +307,44 @@ mod tests {
         assert_eq!(backoff(5), Duration::from_secs(32));
         assert_eq!(backoff(6), Duration::from_secs(60));
         assert_eq!(backoff(40), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn reconnecting_status_names_wait_attempt_and_cause() {
+        let e = ConnectError::new(Stage::Lcp, ErrorKind::Lost, "no echo reply");
+        assert_eq!(
+            reconnecting_status(2, backoff(2), &e),
+            "STATUS=reconnecting in 4s (attempt 2): PPP LCP: no echo reply"
+        );
+    }
+
+    #[test]
+    fn reconnecting_shows_in_status_and_events() {
+        let (status, rx) = watch::channel(control::StatusReply {
+            state: Stage::Up.to_string(),
+            ..Default::default()
+        });
+        let (events, mut ev_rx) = mpsc::unbounded_channel();
+        let ctx = Ctx {
+            events,
+            status,
+            start: Instant::now(),
+            notify: false,
+            bytes_in: 0,
+            bytes_out: 0,
+        };
+        let e = ConnectError::new(Stage::Lcp, ErrorKind::Lost, "no echo reply");
+        ctx.reconnecting(3, backoff(3), e);
+        let s = rx.borrow().clone();
+        assert_eq!(s.state, "reconnecting");
+        assert_eq!(s.reconnects, 1);
+        assert!(s.up.is_none());
+        match ev_rx.try_recv() {
+            Ok(Event::Reconnecting { attempt, delay, .. }) => {
+                assert_eq!((attempt, delay), (3, Duration::from_secs(8)));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
