@@ -153,6 +153,14 @@ async fn bind_udp(local: IpAddr, port: u16, peer: SocketAddr) -> io::Result<UdpS
     Ok(sock)
 }
 
+/// Gives a data socket large buffers ([`batch::size_buffers`]); a refusal only costs speed.
+fn buffers(sock: &impl std::os::fd::AsFd, what: &str) {
+    match batch::size_buffers(sock) {
+        Ok(n) => debug!("{what} socket: receive buffer {n} bytes"),
+        Err(e) => debug!("{what} socket: cannot enlarge the buffers: {e}"),
+    }
+}
+
 /// The local address the kernel would use to reach `server`.
 async fn source_for(server: IpAddr) -> io::Result<IpAddr> {
     let any: IpAddr = if server.is_ipv4() {
@@ -237,6 +245,7 @@ impl<'a> Conn<'a> {
                 let s4500 = bind_udp(local, 4500, SocketAddr::new(server, 4500))
                     .await
                     .map_err(|e| ioerr(Stage::IkePhase1, "cannot open the NAT-T socket", &e))?;
+                buffers(&s4500, "NAT-T");
                 conn.gso = batch::gso_supported(&s4500);
                 if !batch::enable_gro(&s4500) {
                     debug!("UDP GRO is not available on the NAT-T socket");
@@ -286,6 +295,7 @@ impl<'a> Conn<'a> {
                         .await
                         .map_err(|e| ioerr(Stage::L2tpTunnel, "cannot open the L2TP socket", &e))?,
                 };
+                buffers(&sock, "L2TP");
                 conn.gso = batch::gso_supported(&sock);
                 if !batch::enable_gro(&sock) {
                     debug!("UDP GRO is not available on the L2TP socket");
@@ -1496,6 +1506,7 @@ fn open_raw_esp(server: IpAddr) -> io::Result<AsyncFd<socket2::Socket>> {
     )?;
     s.set_nonblocking(true)?;
     s.connect(&SocketAddr::new(server, 0).into())?;
+    buffers(&s, "ESP");
     debug!("raw ESP socket fd {}", s.as_raw_fd());
     // SAFETY: the socket owns its descriptor, which stays open and is not replaced while the
     // AsyncFd holds it (the AsyncFd owns the socket).
