@@ -722,7 +722,7 @@ mod sys {
 
 /// The receive and send buffers of the data sockets: about 30 ms at 1 Gbit/s. With the
 /// kernel's default (208 KiB) a burst from the server overflowed the receive buffer while the
-/// engine was writing to the TUN device (thousands of drops in a 256 MiB download in the lab,
+/// engine was writing to the TUN device (up to 2,000 drops in a 256 MiB download in the lab,
 /// each a TCP retransmission and out-of-order work for the application's stack).
 pub(super) const SOCKET_BUFFER: usize = 4 << 20;
 
