@@ -424,8 +424,10 @@ fn iperf3_run(pid: u32, bytes: usize, reverse: bool) -> (f64, f64, f64) {
 }
 
 /// The release figures of `lab/l2sec-lab bench`, which runs it (`--ignored`): time to up, RSS,
-/// and for 256 MiB each way through SoftEther, Mbit/s and the client's CPU seconds per GB.
-/// `lab/l2sec-lab bench` sets the ESP benchmark's bare cost of the same suite beside them.
+/// and for 256 MiB each way through SoftEther, Mbit/s and the client's CPU seconds per GB; then
+/// the same transfers over plain L2TP to the same server (SoftEther's raw L2TP), the client's
+/// cost of everything but ESP. `lab/l2sec-lab bench` sets the ESP benchmark's bare cost of the
+/// same suite beside them.
 #[test]
 #[ignore = "a benchmark of the release binary: lab/l2sec-lab bench runs it"]
 fn softether_bench() {
@@ -436,32 +438,34 @@ fn softether_bench() {
     let ns = topo::SE_CLI_NS;
     let before = snapshot(ns);
     let scratch = Scratch::new();
-    let prof = scratch.profile(
-        "se",
-        &softether_profile(topo::SE_PSK, topo::PASSWORD, "mschapv2"),
-    );
-    let mut c = connect(ns, &scratch, &prof, &[]);
-    let up = c.wait_up(Duration::from_secs(60));
-    let t_up = c.started.elapsed();
-    let esp = up["esp"].as_str().unwrap_or("?").to_string();
-    let rtt_tunnel = ping_avg(ns, &topo::SE_GW.to_string(), 10);
-    let rtt_direct = ping_avg(ns, &topo::SE_SRV.to_string(), 10);
-    let bytes = 256 << 20;
-    #[allow(clippy::cast_precision_loss)]
-    let gb = bytes as f64 / 1e9;
-    for (dir, reverse) in [("upload", false), ("download", true)] {
-        let (mbps, user, sys) = iperf3_run(c.pid(), bytes, reverse);
+    let ipsec = softether_profile(topo::SE_PSK, topo::PASSWORD, "mschapv2");
+    let plain = ipsec.replace(&format!("psk = \"{}\"", topo::SE_PSK), "enabled = false");
+    assert!(plain.contains("enabled = false"), "{plain}");
+    for (label, text) in [("", ipsec), (" plain", plain)] {
+        let prof = scratch.profile("se", &text);
+        let mut c = connect(ns, &scratch, &prof, &[]);
+        let up = c.wait_up(Duration::from_secs(60));
+        let t_up = c.started.elapsed();
+        let esp = up["esp"].as_str().unwrap_or("none").to_string();
+        let rtt_tunnel = ping_avg(ns, &topo::SE_GW.to_string(), 10);
+        let rtt_direct = ping_avg(ns, &topo::SE_SRV.to_string(), 10);
+        let bytes = 256 << 20;
+        #[allow(clippy::cast_precision_loss)]
+        let gb = bytes as f64 / 1e9;
+        for (dir, reverse) in [("upload", false), ("download", true)] {
+            let (mbps, user, sys) = iperf3_run(c.pid(), bytes, reverse);
+            figure(&format!(
+                "bench{label} {dir} esp={esp}: {mbps:.0} Mbit/s, client CPU {:.2} s/GB (user {:.2}, system {:.2})",
+                (user + sys) / gb,
+                user / gb,
+                sys / gb
+            ));
+        }
         figure(&format!(
-            "bench {dir} esp={esp}: {mbps:.0} Mbit/s, client CPU {:.2} s/GB (user {:.2}, system {:.2})",
-            (user + sys) / gb,
-            user / gb,
-            sys / gb
+            "bench{label} esp={esp}: up in {:.2}s, RSS {} KiB after the transfers, RTT tunnel {rtt_tunnel:.3} ms vs direct {rtt_direct:.3} ms",
+            t_up.as_secs_f64(),
+            rss_kib(c.pid()).unwrap_or(0),
         ));
+        status_disconnect_restored(ns, &scratch, &mut c, &before);
     }
-    figure(&format!(
-        "bench esp={esp}: up in {:.2}s, RSS {} KiB after the transfers, RTT tunnel {rtt_tunnel:.3} ms vs direct {rtt_direct:.3} ms",
-        t_up.as_secs_f64(),
-        rss_kib(c.pid()).unwrap_or(0),
-    ));
-    status_disconnect_restored(ns, &scratch, &mut c, &before);
 }
