@@ -496,17 +496,21 @@ run_checks() {
 		t0=$SECONDS
 		"$ROOT/lab/l2sec-lab" restart softether >>"$SD_ST/softether-restart.log" 2>&1 ||
 			say "lab/l2sec-lab restart softether failed; see $SD_ST/softether-restart.log"
-		st=""
+		st="" waiting=""
 		for ((i = 0; i < 900; i++)); do
+			# Between attempts, STATUS= (systemctl status) says so.
+			[ -n "$waiting" ] || case $(prop l2sec@lab.service StatusText) in
+			"reconnecting in "*) waiting=$(prop l2sec@lab.service StatusText) ;;
+			esac
 			out=$(journal_since "$cur" -u l2sec@lab.service)
 			if grep -q 'reconnecting' <<<"$out" && grep -q '  up  ' <<<"$out"; then st=up; break; fi
 			sleep 0.1
 		done
 		v="$(in_ct systemctl is-active l2sec@lab.service || true) $(prop l2sec@lab.service MainPID) $(prop l2sec@lab.service NRestarts)"
-		if [ "$st" = up ] && [ "$v" = "active $pid $n" ] && in_ct ping -c 2 -W 2 "$SE_GW" >/dev/null 2>&1; then
-			pass reconnect "server restarted: '$(grep -m 1 -o 'connection lost: [^;—]*' <<<"$out" | cut -c1-70)', up again after $((SECONDS - t0)) s in the same process (PID $pid), unit active throughout"
+		if [ "$st" = up ] && [ -n "$waiting" ] && [ "$v" = "active $pid $n" ] && in_ct ping -c 2 -W 2 "$SE_GW" >/dev/null 2>&1; then
+			pass reconnect "server restarted: '$(grep -m 1 -o 'connection lost: [^;—]*' <<<"$out" | cut -c1-70)', StatusText '$(cut -c1-60 <<<"$waiting")', up again after $((SECONDS - t0)) s in the same process (PID $pid), unit active throughout"
 		else
-			fail reconnect "after a server restart: up again: ${st:-no}; is-active, PID, NRestarts = $v (before: active $pid $n)"
+			fail reconnect "after a server restart: up again: ${st:-no}; StatusText reconnecting: ${waiting:-never seen}; is-active, PID, NRestarts = $v (before: active $pid $n)"
 		fi
 	fi
 
