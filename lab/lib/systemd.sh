@@ -532,11 +532,11 @@ run_checks() {
 		fail badpass "systemctl start l2sec@labbad succeeded with a wrong password"
 	else
 		ms=$((($(date +%s%N) - t0) / 1000000))
-		# RestartPreventExitStatus=2: failed at once, not activating (auto-restart)
+		# RestartPreventExitStatus=6: failed at once, not activating (auto-restart)
 		v=$(for p in ActiveState Result ExecMainStatus NRestarts; do prop l2sec@labbad.service "$p"; done | xargs)
 		out=$(journal_since "$cur" -u l2sec@labbad.service | grep -m 1 'authentication failed' | cut -c1-110 || true)
-		if [ "$v" = "failed exit-code 2 0" ] && [ -n "$out" ]; then
-			pass badpass "start failed after $ms ms, exit 2, unit failed (no restart); journal: $out"
+		if [ "$v" = "failed exit-code 6 0" ] && [ -n "$out" ]; then
+			pass badpass "start failed after $ms ms, exit 6, unit failed (no restart); journal: $out"
 		else
 			fail badpass "after $ms ms: ActiveState Result status NRestarts = $v; journal: $(journal_since "$cur" -u l2sec@labbad.service | tail -n 3 | tr '\n' '|')"
 		fi

@@ -10,10 +10,11 @@ pub const EXIT_CODES: &str = "\
 Exit status:
   0  connected and disconnected by the user (Ctrl-C, SIGTERM, `l2sec disconnect`), or success
   1  usage or profile error
-  2  connect failed: the server refused, did not answer, or rejected the credentials
+  2  connect failed: the server refused or did not answer
   3  connection lost and not reconnecting (`status`: no connection is running)
   4  host configuration failed (TUN, addresses, routes, DNS; `cleanup` failed)
-  5  internal error";
+  5  internal error
+  6  authentication failed: the PSK, certificate, user name or password was refused";
 
 /// L2TP/IPsec VPN client that runs entirely in userspace.
 #[derive(Debug, Parser)]

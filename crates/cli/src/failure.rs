@@ -6,7 +6,7 @@ use l2sec_engine::{ConnectError, ErrorKind};
 pub const EXIT_OK: u8 = 0;
 /// Usage or profile error.
 pub const EXIT_USAGE: u8 = 1;
-/// Connect failed (remote or authentication).
+/// Connect failed: the server refused or did not answer.
 pub const EXIT_CONNECT: u8 = 2;
 /// Connection lost and not reconnecting; for `status`: nothing is running.
 pub const EXIT_LOST: u8 = 3;
@@ -14,6 +14,8 @@ pub const EXIT_LOST: u8 = 3;
 pub const EXIT_HOST: u8 = 4;
 /// Internal error.
 pub const EXIT_INTERNAL: u8 = 5;
+/// Authentication failed: the PSK, certificate, user name or password was refused.
+pub const EXIT_AUTH: u8 = 6;
 
 /// Why a command failed: printed as is (one line per problem), then the process exits with `code`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +69,8 @@ impl Failure {
 pub fn exit_code(kind: ErrorKind) -> u8 {
     match kind {
         ErrorKind::Config => EXIT_USAGE,
-        ErrorKind::Remote | ErrorKind::Auth => EXIT_CONNECT,
+        ErrorKind::Remote => EXIT_CONNECT,
+        ErrorKind::Auth => EXIT_AUTH,
         ErrorKind::Lost => EXIT_LOST,
         ErrorKind::Host => EXIT_HOST,
         ErrorKind::Internal => EXIT_INTERNAL,
@@ -83,7 +86,7 @@ mod tests {
     fn codes_by_kind() {
         assert_eq!(exit_code(ErrorKind::Config), 1);
         assert_eq!(exit_code(ErrorKind::Remote), 2);
-        assert_eq!(exit_code(ErrorKind::Auth), 2);
+        assert_eq!(exit_code(ErrorKind::Auth), 6);
         assert_eq!(exit_code(ErrorKind::Lost), 3);
         assert_eq!(exit_code(ErrorKind::Host), 4);
         assert_eq!(exit_code(ErrorKind::Internal), 5);

@@ -346,7 +346,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&json_failure(&f, Some(&e))).unwrap();
         assert_eq!(v["event"], "error");
         assert_eq!(v["kind"], "auth");
-        assert_eq!(v["exit_code"], 2);
+        assert_eq!(v["exit_code"], 6);
         assert_eq!(v["hint"], "check the password");
         let f = Failure::usage("bad profile");
         let v: serde_json::Value = serde_json::from_str(&json_failure(&f, None)).unwrap();

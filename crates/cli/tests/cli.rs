@@ -109,7 +109,9 @@ fn help_documents_exit_codes() {
     assert!(o.status.success());
     let s = text(&o.stdout);
     assert!(
-        s.contains("Exit status:") && s.contains("2  connect failed"),
+        s.contains("Exit status:")
+            && s.contains("2  connect failed")
+            && s.contains("6  authentication failed"),
         "{s}"
     );
     let o = l2sec(&["connect", "--help"], &[]);

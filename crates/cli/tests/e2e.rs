@@ -110,7 +110,7 @@ fn softether_wrong_psk() {
         &softether_profile("not-the-psk", topo::PASSWORD, "mschapv2"),
         Duration::from_secs(90),
     );
-    assert_eq!(code, 2, "stderr:\n{err}");
+    assert_eq!(code, 6, "stderr:\n{err}");
     let line = error_line(&err);
     assert!(line.contains("IKE phase 1"), "{line}");
     assert!(line.to_lowercase().contains("pre-shared key"), "{line}");
@@ -128,7 +128,7 @@ fn softether_wrong_password() {
         &softether_profile(topo::SE_PSK, "wrong-password", "mschapv2"),
         Duration::from_secs(90),
     );
-    assert_eq!(code, 2, "stderr:\n{err}");
+    assert_eq!(code, 6, "stderr:\n{err}");
     let line = error_line(&err);
     assert!(line.contains("authentication"), "{line}");
     restart_softether();
@@ -244,7 +244,7 @@ fn l2tpns_wrong_password() {
         &l2tpns_profile(topo::USER, "wrong", "pap"),
         Duration::from_secs(60),
     );
-    assert_eq!(code, 2, "stderr:\n{err}");
+    assert_eq!(code, 6, "stderr:\n{err}");
     assert!(error_line(&err).contains("authentication"), "{err}");
 }
 

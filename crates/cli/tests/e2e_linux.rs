@@ -320,7 +320,7 @@ fn linux_md5_only_server_with_default_auth() {
         &profile(&lab, "", ""),
         Duration::from_secs(60),
     );
-    assert_eq!(code, 2, "stderr:\n{err}");
+    assert_eq!(code, 6, "stderr:\n{err}");
     let line = error_line(&err);
     assert!(line.contains("CHAP-MD5"), "what the server offered: {line}");
     assert!(line.contains("auth"), "the fix names the auth list: {line}");
@@ -399,7 +399,7 @@ fn linux_wrong_psk() {
     let lab = lab();
     let text = profile(&lab, "", "").replace(&lab.psk, "not-the-psk");
     let (code, err) = expect_failure(topo::LX_CLI_NS, &text, Duration::from_secs(90));
-    assert_eq!(code, 2, "stderr:\n{err}");
+    assert_eq!(code, 6, "stderr:\n{err}");
     let line = error_line(&err);
     assert!(line.contains("IKE phase 1"), "{line}");
     assert!(line.to_lowercase().contains("pre-shared key"), "{line}");
@@ -414,7 +414,7 @@ fn linux_wrong_password() {
     let lab = lab();
     let text = profile(&lab, "", "").replace(&lab.password, "wrong-password");
     let (code, err) = expect_failure(topo::LX_CLI_NS, &text, Duration::from_secs(90));
-    assert_eq!(code, 2, "stderr:\n{err}");
+    assert_eq!(code, 6, "stderr:\n{err}");
     let line = error_line(&err);
     assert!(line.contains("PPP authentication"), "{line}");
     assert!(line.contains("password"), "the fix is named: {line}");

@@ -137,7 +137,8 @@ pub enum ErrorKind {
     Config,
     /// The server refused or did not answer.
     Remote,
-    /// The server rejected our credentials.
+    /// Authentication failed: the server rejected our credentials, or we rejected the
+    /// server's (signature, certificate, identity).
     Auth,
     /// An established connection was lost.
     Lost,
