@@ -345,7 +345,7 @@ wait_state() {
 }
 
 run_checks() {
-	local psk=$1 pass=$2 before after t0 ms st addr out cur pid pid2 n ifgone i v
+	local psk=$1 pass=$2 before after t0 ms st addr out cur pid pid2 n ifgone i v waiting text
 
 	# boot
 	# (systemctl fails until PID 1 has its private socket; then --wait waits for the boot)
@@ -499,9 +499,10 @@ run_checks() {
 		st="" waiting=""
 		for ((i = 0; i < 900; i++)); do
 			# Between attempts, STATUS= (systemctl status) says so.
-			[ -n "$waiting" ] || case $(prop l2sec@lab.service StatusText) in
-			"reconnecting in "*) waiting=$(prop l2sec@lab.service StatusText) ;;
-			esac
+			if [ -z "$waiting" ]; then
+				text=$(prop l2sec@lab.service StatusText)
+				case $text in "reconnecting in "*) waiting=$text ;; esac
+			fi
 			out=$(journal_since "$cur" -u l2sec@lab.service)
 			if grep -q 'reconnecting' <<<"$out" && grep -q '  up  ' <<<"$out"; then st=up; break; fi
 			sleep 0.1

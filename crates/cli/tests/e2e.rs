@@ -441,6 +441,9 @@ fn softether_bench() {
     let ipsec = softether_profile(topo::SE_PSK, topo::PASSWORD, "mschapv2");
     let plain = ipsec.replace(&format!("psk = \"{}\"", topo::SE_PSK), "enabled = false");
     assert!(plain.contains("enabled = false"), "{plain}");
+    let bytes = 256 << 20;
+    #[allow(clippy::cast_precision_loss)]
+    let gb = bytes as f64 / 1e9;
     for (label, text) in [("", ipsec), (" plain", plain)] {
         let prof = scratch.profile("se", &text);
         let mut c = connect(ns, &scratch, &prof, &[]);
@@ -449,9 +452,6 @@ fn softether_bench() {
         let esp = up["esp"].as_str().unwrap_or("none").to_string();
         let rtt_tunnel = ping_avg(ns, &topo::SE_GW.to_string(), 10);
         let rtt_direct = ping_avg(ns, &topo::SE_SRV.to_string(), 10);
-        let bytes = 256 << 20;
-        #[allow(clippy::cast_precision_loss)]
-        let gb = bytes as f64 / 1e9;
         for (dir, reverse) in [("upload", false), ("download", true)] {
             let (mbps, user, sys) = iperf3_run(c.pid(), bytes, reverse);
             figure(&format!(
